@@ -1,0 +1,310 @@
+"""Message contract v1: the one location report every service reads and writes.
+
+A report arrives as raw bytes (MQTT) or a decoded JSON value (HTTP). Either way
+it goes through :func:`parse_report` or :func:`validate_report`, which return a
+:class:`LocationReport` or raise :class:`Rejection` carrying a machine-readable
+reason and a human message for each problem found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+CONTRACT_VERSION = 1
+MAX_REPORT_BYTES = 16 * 1024
+MAX_FUTURE_SKEW_SECONDS = 10 * 60
+MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older is a broken device clock
+ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MSG_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+TOPIC_PREFIX = "deliverers/"
+TOPIC_SUFFIX = "/location"
+
+
+class DeliveryState(StrEnum):
+    START = "start"
+    ON_THE_WAY = "on_the_way"
+    ARRIVED = "arrived"
+
+
+class Reason(StrEnum):
+    """Why a report was rejected; stable codes stored with dead letters and sent to clients."""
+
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    TOO_LARGE = "too_large"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
+    INVALID_TYPE = "invalid_type"
+    INVALID_ID = "invalid_id"
+    NOT_FINITE = "not_finite"
+    OUT_OF_RANGE = "out_of_range"
+    UNKNOWN_STATE = "unknown_state"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    TOPIC_MISMATCH = "topic_mismatch"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    reason: Reason
+    message: str
+
+
+@dataclass
+class Rejection(Exception):
+    """A report that breaks the contract. ``reason`` is the first problem's code."""
+
+    reason: Reason
+    message: str
+    problems: list[FieldProblem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": self.reason.value,
+            "message": self.message,
+            "fields": [
+                {"field": p.field, "reason": p.reason.value, "message": p.message}
+                for p in self.problems
+            ],
+        }
+
+
+def _identifier(value: Any) -> str:
+    if isinstance(value, bool):
+        raise PydanticCustomError("invalid_type", "must be a string or an integer, not a boolean")
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "invalid_type", "must be a string or an integer, got {kind}", {"kind": _kind(value)}
+        )
+    if not ID_PATTERN.fullmatch(value):
+        raise PydanticCustomError("invalid_id", "must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+def _msg_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("invalid_type", "must be a string, got {kind}", {"kind": _kind(value)})
+    if not MSG_ID_PATTERN.fullmatch(value):
+        raise PydanticCustomError("invalid_id", "must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+        if moment.tzinfo is None:
+            raise PydanticCustomError("invalid_timestamp", "must carry a UTC offset")
+    elif isinstance(value, bool):
+        raise PydanticCustomError("invalid_type", "must be an RFC 3339 string or epoch milliseconds")
+    elif isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise PydanticCustomError("not_finite", "must be a finite number")
+        if not MIN_TIMESTAMP_MS <= value <= 4_102_444_800_000:
+            raise PydanticCustomError("invalid_timestamp", "epoch milliseconds out of range")
+        moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "invalid_timestamp", "is not an RFC 3339 timestamp: '{value}'", {"value": value[:64]}
+            ) from None
+        if moment.tzinfo is None:
+            raise PydanticCustomError("invalid_timestamp", "must carry a UTC offset, e.g. 'Z'")
+    else:
+        raise PydanticCustomError("invalid_type", "must be an RFC 3339 string or epoch milliseconds")
+    moment = moment.astimezone(UTC)
+    ms = int(moment.timestamp() * 1000)
+    if ms < MIN_TIMESTAMP_MS:
+        raise PydanticCustomError("invalid_timestamp", "is before the year 2000")
+    if ms > (time.time() + MAX_FUTURE_SKEW_SECONDS) * 1000:
+        raise PydanticCustomError(
+            "timestamp_in_future", "is more than {skew} s in the future", {"skew": MAX_FUTURE_SKEW_SECONDS}
+        )
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+
+class LocationReport(BaseModel):
+    """One courier location report, normalised: ids as strings, timestamp in UTC to the millisecond."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    msg_id: Annotated[str, BeforeValidator(_msg_id)] = ""
+    order_id: Identifier
+    deliverer_id: Identifier
+    delivery_state: DeliveryState
+    timestamp: Annotated[datetime, BeforeValidator(_timestamp)]
+    latitude: Annotated[Number, Field(ge=-90, le=90)]
+    longitude: Annotated[Number, Field(ge=-180, le=180)]
+    speed_kmh: Annotated[Number, Field(ge=0, le=1000)] | None = None
+    heading: Annotated[Number, Field(ge=0, le=360)] | None = None
+    accuracy_m: Annotated[Number, Field(ge=0, le=100_000)] | None = None
+    seq: Annotated[int, Strict(), Field(ge=0)] | None = None
+
+    @field_validator("delivery_state", mode="before")
+    @classmethod
+    def _known_state(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise PydanticCustomError("invalid_type", "must be a string")
+        if value not in DeliveryState._value2member_map_:
+            raise PydanticCustomError(
+                "unknown_state",
+                "unknown state '{value}'; expected one of {known}",
+                {"value": value[:32], "known": ", ".join(s.value for s in DeliveryState)},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _derive_msg_id(self) -> LocationReport:
+        if not self.msg_id:
+            object.__setattr__(self, "msg_id", derive_msg_id(self))
+        return self
+
+    @property
+    def timestamp_ms(self) -> int:
+        return int(self.timestamp.timestamp() * 1000)
+
+    @property
+    def topic(self) -> str:
+        return topic_for(self.deliverer_id)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The wire form: RFC 3339 UTC timestamp with milliseconds, optional fields omitted when unset."""
+        data = self.model_dump(exclude_none=True, mode="json")
+        data["timestamp"] = format_timestamp(self.timestamp)
+        return data
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_json_dict(), separators=(",", ":")).encode()
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def derive_msg_id(report: LocationReport) -> str:
+    """A stable id from the report's content, so a redelivered report without msg_id dedupes."""
+    key = "|".join(
+        str(part)
+        for part in (
+            report.order_id,
+            report.deliverer_id,
+            report.delivery_state.value,
+            report.timestamp_ms,
+            repr(report.latitude),
+            repr(report.longitude),
+            report.seq,
+        )
+    )
+    return "d-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def topic_for(deliverer_id: str) -> str:
+    return f"{TOPIC_PREFIX}{deliverer_id}{TOPIC_SUFFIX}"
+
+
+def deliverer_of_topic(topic: str) -> str | None:
+    if topic.startswith(TOPIC_PREFIX) and topic.endswith(TOPIC_SUFFIX):
+        middle = topic[len(TOPIC_PREFIX) : -len(TOPIC_SUFFIX)]
+        if "/" not in middle:
+            return middle
+    return None
+
+
+_PYDANTIC_REASONS = {
+    "missing": Reason.MISSING_FIELD,
+    "extra_forbidden": Reason.UNKNOWN_FIELD,
+    "finite_number": Reason.NOT_FINITE,
+    "greater_than_equal": Reason.OUT_OF_RANGE,
+    "less_than_equal": Reason.OUT_OF_RANGE,
+    "enum": Reason.UNKNOWN_STATE,
+}
+
+
+def _reason_of(error_type: str) -> Reason:
+    if error_type in Reason._value2member_map_:
+        return Reason(error_type)
+    return _PYDANTIC_REASONS.get(error_type, Reason.INVALID_TYPE)
+
+
+def validate_report(data: Any) -> LocationReport:
+    """Validate a decoded JSON value against the contract."""
+    if not isinstance(data, dict):
+        raise Rejection(Reason.NOT_OBJECT, f"a report must be a JSON object, got {_kind(data)}")
+    try:
+        return LocationReport.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            FieldProblem(
+                field=".".join(str(part) for part in err["loc"]) or "report",
+                reason=_reason_of(err["type"]),
+                message=err["msg"].removeprefix("Value error, "),
+            )
+            for err in exc.errors(include_url=False)
+        ]
+        first = problems[0]
+        summary = "; ".join(f"{p.field}: {p.message}" for p in problems)
+        raise Rejection(first.reason, summary, problems) from None
+
+
+def _no_constants(token: str) -> Any:
+    raise ValueError(f"{token} is not a number JSON allows")
+
+
+def decode_json(payload: bytes | str) -> Any:
+    """Strict JSON: NaN and Infinity are refused, as RFC 8259 says."""
+    try:
+        return json.loads(payload, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejection(Reason.NOT_JSON, f"payload is not valid JSON: {exc}") from None
+
+
+def parse_report(payload: bytes, topic: str | None = None) -> LocationReport:
+    """Decode and validate one raw MQTT payload; the topic's courier must match the report's."""
+    if len(payload) > MAX_REPORT_BYTES:
+        raise Rejection(
+            Reason.TOO_LARGE, f"payload is {len(payload)} bytes; the limit is {MAX_REPORT_BYTES}"
+        )
+    report = validate_report(decode_json(payload))
+    if topic is not None:
+        owner = deliverer_of_topic(topic)
+        if owner is not None and owner != report.deliverer_id:
+            raise Rejection(
+                Reason.TOPIC_MISMATCH,
+                f"deliverer_id {report.deliverer_id!r} published on {owner!r}'s topic",
+            )
+    return report

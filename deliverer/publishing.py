@@ -1,0 +1,139 @@
+"""Publishing to MQTT with a bounded in-flight window and acknowledgement tracking.
+
+paho numbers QoS 1 messages with 16-bit ids and queues without limit, so a fast producer
+either stalls past 65,535 outstanding messages or grows memory without bound. Every
+producer here (the load generator, the API, the tests) goes through :class:`WindowedPublisher`,
+which blocks ``publish`` while ``window`` messages await their PUBACK.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from deliverer.mqtt import MqttEndpoint, new_client
+
+MAX_WINDOW = 60_000
+
+
+class PublishTimeout(TimeoutError):
+    pass
+
+
+class WindowedPublisher:
+    """One long-lived MQTT connection for publishing; thread-safe.
+
+    ``on_ack(latency_seconds)`` is called from paho's network thread for every acknowledged
+    message (for QoS 0: when written to the socket).
+    """
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        client_id: str = "",
+        window: int = 1000,
+        on_ack: Callable[[float], None] | None = None,
+    ) -> None:
+        if not 1 <= window <= MAX_WINDOW:
+            raise ValueError(f"in-flight window must be 1..{MAX_WINDOW}, got {window}")
+        self.endpoint = endpoint
+        self.window = window
+        self._on_ack = on_ack
+        self._slots = threading.BoundedSemaphore(window)
+        self._lock = threading.Lock()
+        self._sent_at: dict[int, float] = {}
+        self._acked_early: dict[int, float] = {}
+        self._outstanding = 0
+        self._idle = threading.Condition(self._lock)
+        self.acked = 0
+        self.connected = threading.Event()
+        self.last_error: str | None = None
+        self._client = new_client(endpoint, client_id)
+        # 0: paho sends at once; with a limit it rescans every queued message on each PUBACK
+        # (O(window) per ack). The semaphore is the window instead.
+        self._client.max_inflight_messages_set(0)
+        self._client.max_queued_messages_set(0)
+        self._client.on_publish = self._handle_ack
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+
+    def _handle_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.last_error = f"broker refused the connection: {reason}"
+        else:
+            self.last_error = None
+            self.connected.set()
+
+    def _handle_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        self.last_error = f"disconnected: {reason}"
+
+    def _handle_ack(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            sent = self._sent_at.pop(mid, None)
+            if sent is None:
+                self._acked_early[mid] = now
+                return
+            self._settle(now - sent)
+
+    def _settle(self, latency: float) -> None:
+        """Called with the lock held, once per acknowledged message."""
+        self.acked += 1
+        self._outstanding -= 1
+        self._slots.release()
+        if self._outstanding == 0:
+            self._idle.notify_all()
+        if self._on_ack is not None:
+            self._on_ack(latency)
+
+    def connect(self, timeout: float = 10) -> WindowedPublisher:
+        """Connect and start the network loop; raise ConnectionError when not connected in time."""
+        try:
+            self._client.connect(self.endpoint.host, self.endpoint.port, keepalive=30)
+        except OSError as exc:
+            raise ConnectionError(f"cannot reach MQTT broker {self.endpoint}: {exc}") from exc
+        self._client.loop_start()
+        if not self.connected.wait(timeout):
+            self.close()
+            raise ConnectionError(self.last_error or f"no CONNACK from {self.endpoint} within {timeout} s")
+        return self
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float | None = None) -> mqtt.MQTTMessageInfo:
+        """Queue one message, waiting for a free in-flight slot first."""
+        if not self._slots.acquire(timeout=timeout):
+            raise PublishTimeout(f"no free in-flight slot within {timeout} s ({self.window} unacknowledged)")
+        sent = time.monotonic()
+        with self._lock:
+            self._outstanding += 1
+        info = self._client.publish(topic, payload, qos=qos)
+        with self._lock:
+            acked = self._acked_early.pop(info.mid, None)
+            if acked is not None:
+                self._settle(acked - sent)
+            else:
+                self._sent_at[info.mid] = sent
+        return info
+
+    @property
+    def outstanding(self) -> int:
+        with self._lock:
+            return self._outstanding
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every published message is acknowledged; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._outstanding:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._idle.wait(remaining):
+                    return self._outstanding == 0
+        return True
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,48 @@
+"""The ``deliverer`` console script: the composition root that wires services to the domain."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from deliverer.logs import configure_logging
+from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
+from deliverer.store import StoreUnavailable
+from deliverer_cli import stats
+from subscriber import cli as subscriber_cli
+
+COMMANDS = (subscriber_cli, stats)
+
+log = logging.getLogger("deliverer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deliverer", description="Courier location pipeline: MQTT ingest, store, API and lake."
+    )
+    parser.add_argument("--log-level", default=env(ENV_LOG_LEVEL, "INFO"), help="[$DELIVERER_LOG_LEVEL]")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default=env(ENV_LOG_FORMAT, "text"), help="[$DELIVERER_LOG_FORMAT]"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    try:
+        return int(args.func(args))
+    except (ValueError, StoreUnavailable) as exc:
+        print(f"deliverer {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""``deliverer subscribe``: run the MQTT → store consumer until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import threading
+from types import FrameType
+
+from deliverer.mqtt import parse_mqtt_url
+from deliverer.settings import (
+    DEFAULT_MQTT_URL,
+    DEFAULT_STORE_URL,
+    ENV_MQTT_URL,
+    ENV_STORE_URL,
+    SUBSCRIBE_TOPIC,
+    env,
+)
+from deliverer.store import open_store
+from subscriber import metrics
+from subscriber.consumer import Subscriber, SubscriberConfig
+
+log = logging.getLogger("deliverer.subscriber")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "subscribe",
+        help="consume location reports from MQTT into the store",
+        description="Consume location reports from MQTT (QoS 1, persistent session) into the store."
+        " Reports are acknowledged only once stored; invalid ones go to the rejected store.",
+    )
+    parser.add_argument("--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL), help="broker [$DELIVERER_MQTT_URL]")
+    parser.add_argument("--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]")
+    parser.add_argument(
+        "--topic", default=env("DELIVERER_SUBSCRIBE_TOPIC", SUBSCRIBE_TOPIC),
+        help="topic filter; the plain 'deliverers/+/location' for brokers without shared subscriptions"
+        " [$DELIVERER_SUBSCRIBE_TOPIC]",
+    )
+    parser.add_argument(
+        "--client-id", default=env("DELIVERER_CLIENT_ID", f"deliverer-subscriber-{socket.gethostname()}"),
+        help="stable MQTT client id: a restarted replica must reuse it to get its session back"
+        " [$DELIVERER_CLIENT_ID]",
+    )
+    parser.add_argument("--batch-size", type=int, default=int(env("DELIVERER_BATCH_SIZE", "1000")),
+                        help="most reports per store write [$DELIVERER_BATCH_SIZE]")
+    parser.add_argument("--batch-ms", type=float, default=float(env("DELIVERER_BATCH_MS", "50")),
+                        help="longest wait to fill a batch, milliseconds [$DELIVERER_BATCH_MS]")
+    parser.add_argument(
+        "--leave-on-exit", action="store_true", default=env("DELIVERER_LEAVE_ON_EXIT", "") == "1",
+        help="on SIGTERM, unsubscribe and end the session so other replicas take over (scale-down);"
+        " never use it with a single subscriber [$DELIVERER_LEAVE_ON_EXIT=1]",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=int(env("DELIVERER_METRICS_PORT", "0")),
+        help="serve /metrics and /healthz on this port; 0 = off [$DELIVERER_METRICS_PORT]",
+    )
+    parser.add_argument("--metrics-host", default=env("DELIVERER_METRICS_HOST", "127.0.0.1"),
+                        help="address for --metrics-port [$DELIVERER_METRICS_HOST]")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1 or args.batch_ms < 0:
+        raise ValueError("--batch-size must be at least 1 and --batch-ms not negative")
+    config = SubscriberConfig(
+        endpoint=parse_mqtt_url(args.mqtt_url),
+        client_id=args.client_id,
+        topic=args.topic,
+        batch_size=args.batch_size,
+        batch_wait=args.batch_ms / 1000,
+        leave_on_exit=args.leave_on_exit,
+    )
+    store = open_store(args.store)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    subscriber = Subscriber(config, store)
+    server = None
+    if args.metrics_port:
+        server = metrics.serve(subscriber.metrics, args.metrics_host, args.metrics_port, subscriber.health)
+        log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
+    try:
+        return subscriber.run(stop)
+    finally:
+        if server is not None:
+            server.shutdown()
+        store.close()

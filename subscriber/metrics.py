@@ -1,0 +1,73 @@
+"""Prometheus metrics and a health endpoint for the subscriber (``--metrics-port``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+
+class SubscriberMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter("deliverer_subscriber_received", "Messages received from the broker", registry=r)
+        self.stored = Counter("deliverer_subscriber_stored", "Reports newly written to the store", registry=r)
+        self.duplicates = Counter(
+            "deliverer_subscriber_duplicates", "Redelivered reports the store already had", registry=r
+        )
+        self.rejected = Counter(
+            "deliverer_subscriber_rejected", "Reports dead-lettered, by reason", ["reason"], registry=r
+        )
+        self.batch_size = Histogram(
+            "deliverer_subscriber_batch_size", "Messages per store write",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,
+        )
+        self.write_seconds = Histogram(
+            "deliverer_subscriber_write_seconds", "Store write latency per batch",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+        )
+        self.unacked = Gauge(
+            "deliverer_subscriber_unacked", "Messages received and not yet acknowledged", registry=r
+        )
+        self.store_failures = Counter(
+            "deliverer_subscriber_store_failures", "Failed store write attempts", registry=r
+        )
+        self.connected = Gauge("deliverer_subscriber_connected", "1 while connected to the broker", registry=r)
+        self._last_write = time.monotonic()
+        Gauge(
+            "deliverer_subscriber_seconds_since_last_write",
+            "Seconds since the last successful store write (or since start)", registry=r,
+        ).set_function(lambda: time.monotonic() - self._last_write)
+
+    def wrote(self) -> None:
+        self._last_write = time.monotonic()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve(
+    metrics: SubscriberMetrics, host: str, port: int, health: Callable[[], dict[str, Any]]
+) -> WSGIServer:
+    """Serve ``/metrics`` and ``/healthz`` (200 when connected, 503 otherwise) in a daemon thread."""
+    metrics_app = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            state = health()
+            status = "200 OK" if state.get("connected") else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "application/json")])
+            return [json.dumps(state).encode()]
+        return metrics_app(environ, start_response)
+
+    server = make_server(host, port, app, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server
