@@ -108,6 +108,8 @@ def _identifier(value: Any) -> str:
 
 
 def _msg_id(value: Any) -> str:
+    if value is None:
+        return ""
     if not isinstance(value, str):
         raise PydanticCustomError("invalid_type", "must be a string, got {kind}", {"kind": _kind(value)})
     if not MSG_ID_PATTERN.fullmatch(value):

@@ -103,6 +103,14 @@ class WindowedPublisher:
             raise ConnectionError(self.last_error or f"no CONNACK from {self.endpoint} within {timeout} s")
         return self
 
+    def start(self) -> WindowedPublisher:
+        """Connect in the background and return at once: the network loop keeps retrying, with
+        backoff, until the broker answers. For long-lived servers that must start (and stay up)
+        while the broker is down; watch ``connected`` to know when publishing can succeed."""
+        self._client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=30)
+        self._client.loop_start()
+        return self
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float | None = None) -> mqtt.MQTTMessageInfo:
         """Queue one message, waiting for a free in-flight slot first."""
         if not self._slots.acquire(timeout=timeout):

@@ -32,8 +32,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Consume location reports from MQTT (QoS 1, persistent session) into the store."
         " Reports are acknowledged only once stored; invalid ones go to the rejected store.",
     )
-    parser.add_argument("--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL), help="broker [$DELIVERER_MQTT_URL]")
-    parser.add_argument("--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]")
+    parser.add_argument(
+        "--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL), help="broker [$DELIVERER_MQTT_URL]"
+    )
+    parser.add_argument(
+        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
+    )
     parser.add_argument(
         "--topic", default=env("DELIVERER_SUBSCRIBE_TOPIC", SUBSCRIBE_TOPIC),
         help="topic filter; the plain 'deliverers/+/location' for brokers without shared subscriptions"

@@ -209,7 +209,7 @@ class Subscriber:
 
     def _process(self, messages: list[mqtt.MQTTMessage], give_up: threading.Event) -> bool:
         generation = self._generation
-        sorted_batch = sort_messages([RawMessage(m.topic, m.payload) for m in messages])
+        sorted_batch = sort_messages([RawMessage(m.topic, bytes(m.payload)) for m in messages])
         result = self.writer.write(sorted_batch, give_up, self._pump_for)
         if result is None:
             return False

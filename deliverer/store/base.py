@@ -127,7 +127,8 @@ class Store(Protocol):
     def count_between(self, start: datetime, end: datetime) -> int: ...
 
     def event_days_ingested_since(self, ingested_after: datetime) -> list[str]:
-        """UTC days (YYYY-MM-DD) of reports stored after the given moment: what an export must redo."""
+        """UTC days (YYYY-MM-DD) of reports stored at or after the given moment: what an export
+        must redo. Inclusive, so a report stored in the watermark's own millisecond is not missed."""
         ...
 
     def delete_between(self, start: datetime, end: datetime) -> int:

@@ -236,8 +236,8 @@ class MongoStore:
         return int(self._guard(self._locations.count_documents, {"timestamp": {"$gte": start, "$lt": end}}))
 
     def event_days_ingested_since(self, ingested_after: datetime) -> list[str]:
-        pipeline = [
-            {"$match": {"ingested_at": {"$gt": ingested_after}}},
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"ingested_at": {"$gte": ingested_after}}},
             {"$group": {"_id": {"$dateToString": {"format": "%Y-%m-%d", "date": "$timestamp"}}}},
             {"$sort": {"_id": 1}},
         ]

@@ -208,7 +208,8 @@ class SQLiteStore:
         limit: int = DEFAULT_HISTORY_LIMIT,
         after: HistoryCursor | None = None,
     ) -> list[LocationReport]:
-        clauses, params = ["order_id = ?"], [order_id]
+        clauses: list[str] = ["order_id = ?"]
+        params: list[Any] = [order_id]
         if since is not None:
             clauses.append("ts_ms >= ?")
             params.append(_ms(since))
@@ -262,7 +263,7 @@ class SQLiteStore:
     def event_days_ingested_since(self, ingested_after: datetime) -> list[str]:
         rows = self._query(
             "SELECT DISTINCT date(ts_ms / 1000, 'unixepoch') AS day FROM locations"
-            " WHERE ingested_ms > ? ORDER BY day",
+            " WHERE ingested_ms >= ? ORDER BY day",
             (_ms(ingested_after),),
         )
         return [row[0] for row in rows]

@@ -1,0 +1,57 @@
+# Sourced by start.sh and test.sh: make .venv with the project installed, fast when already done.
+# Usage: source scripts/setup.sh [EXTRAS]   (EXTRAS e.g. "test,broker")
+
+set -euo pipefail
+
+deliverer_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    echo "error: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2
+    return 1
+}
+
+deliverer_setup_venv() {
+    local extras="${1:-}" root stamp want python
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    stamp="$root/.venv/.installed"
+    want="$(cat "$root/pyproject.toml" | cksum | cut -d' ' -f1)-$extras"
+    if [ -x "$root/.venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    python="$(deliverer_python)"
+    if [ ! -x "$root/.venv/bin/python" ]; then
+        echo "==> creating .venv with $python" >&2
+        "$python" -m venv "$root/.venv"
+    fi
+    echo "==> installing the project into .venv${extras:+ (extras: $extras)}" >&2
+    "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+    "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -e "$root${extras:+[$extras]}" >&2
+    echo "$want" > "$stamp"
+}
+
+deliverer_apt_install() {
+    # deliverer_apt_install COMMAND PACKAGE: install a Debian package when COMMAND is missing and we are root.
+    local command="$1" package="$2"
+    if command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ]; then
+        return 0
+    fi
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing $package (apt-get)" >&2
+        if [ -z "${DELIVERER_APT_UPDATED:-}" ]; then
+            apt-get update -qq >&2
+            DELIVERER_APT_UPDATED=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+        return 0
+    fi
+    echo "warning: $command is missing; install the $package package" >&2
+    return 1
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need, then runs them.
+#   ./test.sh                 lint, types and every test (slow ones included)
+#   ./test.sh -m "not slow"   any pytest arguments are passed on
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/setup.sh
+
+deliverer_setup_venv "test,broker"
+deliverer_apt_install mosquitto mosquitto
+deliverer_apt_install java openjdk-17-jre-headless
+
+echo "==> ruff" >&2
+.venv/bin/ruff check .
+echo "==> mypy" >&2
+.venv/bin/mypy deliverer deliverer_cli subscriber publisher app_api spark_jobs
+echo "==> pytest" >&2
+export PYSPARK_PYTHON="$PWD/.venv/bin/python"
+exec .venv/bin/python -m pytest "$@"
