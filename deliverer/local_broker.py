@@ -6,6 +6,7 @@ side by side (one per test) with the same limits as production.
 
 from __future__ import annotations
 
+import getpass
 import re
 import shutil
 import socket
@@ -27,10 +28,33 @@ def free_port() -> int:
 
 
 def render_config(config_dir: Path, port: int, data_dir: Path) -> str:
+    """The local config with this port and data directory, run as the user who starts it.
+
+    Started as root, Mosquitto otherwise switches to the ``mosquitto`` user, which cannot
+    write the persistence file into a directory we created: sessions would not survive a
+    restart.
+    """
     text = (config_dir / "mosquitto.conf").read_text()
+    text += f"user {getpass.getuser()}\n"
     text = re.sub(r"(?m)^listener .*$", f"listener {port} 127.0.0.1", text)
     text = re.sub(r"(?m)^persistence_location .*$", f"persistence_location {data_dir}/", text)
     return re.sub(r"(?m)^include_dir .*$", f"include_dir {config_dir / 'conf.d'}", text)
+
+
+def render_amqtt_config(config_dir: Path, port: int) -> str:
+    text = (config_dir / "amqtt.yaml").read_text()
+    return re.sub(r"(?m)^(\s*bind:) .*$", rf"\1 127.0.0.1:{port}", text)
+
+
+def mosquitto_binary() -> str | None:
+    """Mosquitto from PATH, or where Debian and Homebrew put it outside a user's PATH."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"):
+        if Path(candidate).exists():
+            return candidate
+    return None
 
 
 def wait_for_port(port: int, deadline_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -50,9 +74,7 @@ class Mosquitto:
     """A mosquitto process on 127.0.0.1; ``stop()`` and ``start()`` again keep its persistence."""
 
     def __init__(self, data_dir: Path, port: int | None = None, config_dir: Path = MQTT_CONFIG_DIR) -> None:
-        binary = shutil.which("mosquitto") or next(
-            (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
-        )
+        binary = mosquitto_binary()
         if binary is None:
             raise BrokerError("mosquitto is not installed (Debian: apt-get install -y mosquitto)")
         self.binary = binary

@@ -17,14 +17,22 @@ deliverer_python() {
     return 1
 }
 
-deliverer_setup_venv() {
-    local extras="${1:-}" root stamp want python
-    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+deliverer_venv_current() {
+    # deliverer_venv_current ROOT EXTRAS: .venv was installed from this pyproject.toml with these extras (or more)
+    local root="$1" extras="$2" stamp installed_hash installed_extras extra
     stamp="$root/.venv/.installed"
-    want="$(cat "$root/pyproject.toml" | cksum | cut -d' ' -f1)-$extras"
-    if [ -x "$root/.venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        return 0
-    fi
+    [ -x "$root/.venv/bin/python" ] && [ -f "$stamp" ] || return 1
+    read -r installed_hash installed_extras < "$stamp" || true
+    [ "$installed_hash" = "$(cksum < "$root/pyproject.toml" | cut -d' ' -f1)" ] || return 1
+    for extra in ${extras//,/ }; do
+        case ",${installed_extras:-}," in *",$extra,"*) ;; *) return 1 ;; esac
+    done
+}
+
+deliverer_setup_venv() {
+    local extras="${1:-}" root python
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    deliverer_venv_current "$root" "$extras" && return 0
     python="$(deliverer_python)"
     if [ ! -x "$root/.venv/bin/python" ]; then
         echo "==> creating .venv with $python" >&2
@@ -34,7 +42,7 @@ deliverer_setup_venv() {
     "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
     "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         -e "$root${extras:+[$extras]}" >&2
-    echo "$want" > "$stamp"
+    echo "$(cksum < "$root/pyproject.toml" | cut -d' ' -f1) $extras" > "$root/.venv/.installed"
 }
 
 deliverer_apt_install() {

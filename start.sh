@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Run the courier pipeline and a burst of simulated couriers through it.
+#
+#   ./start.sh                         local processes (or Docker Compose when an engine answers)
+#   ./start.sh --workers 50 --interval 0 --locations 100
+#   ./start.sh --local | --docker      force the mode
+#   ./start.sh --no-burst              start the services only
+#
+# Any other flag is passed to `deliverer publish` (see `deliverer publish --help`).
+# Environment: DELIVERER_STORE_URL (default sqlite:///var/deliverer.db), DELIVERER_MQTT_PORT (1883),
+# DELIVERER_API_PORT (8000), DELIVERER_RUN_DIR (var/run).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT="$PWD"
+source scripts/setup.sh
+
+MODE=auto
+WORKERS=""
+INTERVAL=1
+LOCATIONS=20
+BURST=1
+PUBLISH_EXTRA=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --local) MODE=local ;;
+        --docker) MODE=docker ;;
+        --workers) WORKERS="$2"; shift ;;
+        --interval) INTERVAL="$2"; shift ;;
+        --locations) LOCATIONS="$2"; shift ;;
+        --no-burst) BURST=0 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) PUBLISH_EXTRA+=("$1") ;;
+    esac
+    shift
+done
+
+RUN_DIR="${DELIVERER_RUN_DIR:-var/run}"
+MQTT_PORT="${DELIVERER_MQTT_PORT:-1883}"
+API_PORT="${DELIVERER_API_PORT:-8000}"
+STORE_URL="${DELIVERER_STORE_URL:-sqlite:///var/deliverer.db}"
+API_URL="http://127.0.0.1:$API_PORT"
+DELIVERER="$ROOT/.venv/bin/deliverer"
+mkdir -p "$RUN_DIR"
+
+say() { printf '==> %s\n' "$*" >&2; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+docker_engine_answers() {
+    command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
+}
+
+deliverer_setup_venv "broker"
+if [ "$MODE" = auto ]; then
+    if docker_engine_answers; then MODE=docker; else MODE=local; fi
+fi
+
+if [ -z "$WORKERS" ]; then
+    WORKERS=10
+    if [ -t 0 ] && [ "$BURST" = 1 ]; then
+        read -r -p "How many couriers should deliver? [10] " answer
+        WORKERS="${answer:-10}"
+    fi
+fi
+case "$WORKERS" in ''|*[!0-9]*) fail "--workers needs a whole number, got '$WORKERS'" ;; esac
+
+# --- Docker Compose -------------------------------------------------------------------------
+if [ "$MODE" = docker ]; then
+    docker_engine_answers || fail "no Docker engine answers (start Docker, or use ./start.sh --local)"
+    [ -f .env ] || { cp .env.example .env; say "created .env from .env.example (edit the secrets)"; }
+    say "starting the Docker Compose stack"
+    docker compose up -d --build --wait
+    echo docker > "$RUN_DIR/mode"
+    if [ "$BURST" = 1 ]; then
+        say "burst: $WORKERS couriers x $LOCATIONS reports, interval $INTERVAL s"
+        docker compose --profile publisher run --rm publisher deliverer publish \
+            --workers "$WORKERS" --interval "$INTERVAL" --locations "$LOCATIONS" "${PUBLISH_EXTRA[@]}"
+    fi
+    say "API: $API_URL   logs: docker compose logs -f   stop: ./stop.sh"
+    exit 0
+fi
+
+# --- Local processes --------------------------------------------------------------------------
+echo local > "$RUN_DIR/mode"
+
+pid_alive() {  # pid_alive NAME: the service started by us is still running
+    local pid_file="$RUN_DIR/$1.pid"
+    [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+start_service() {  # start_service NAME COMMAND...: background process with a pid file and a log
+    local name="$1"; shift
+    if pid_alive "$name"; then
+        say "$name already running (pid $(cat "$RUN_DIR/$name.pid")), reusing it"
+        return 0
+    fi
+    # nohup: the service outlives this script and the terminal it ran in.
+    nohup "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
+    echo $! > "$RUN_DIR/$name.pid"
+    say "$name started (pid $!, log $RUN_DIR/$name.log)"
+}
+
+show_failure() {  # show_failure NAME REASON
+    printf 'error: %s %s. Last lines of %s:\n' "$1" "$2" "$RUN_DIR/$1.log" >&2
+    tail -n 20 "$RUN_DIR/$1.log" >&2 || true
+    exit 1
+}
+
+wait_for() {  # wait_for NAME SECONDS CHECK...: poll CHECK until it succeeds or the deadline
+    local name="$1" seconds="$2"; shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@"; do
+        pid_alive "$name" || show_failure "$name" "exited"
+        [ "$SECONDS" -lt "$deadline" ] || show_failure "$name" "was not ready after ${seconds} s"
+        sleep 0.2
+    done
+}
+
+api_ready() {
+    "$ROOT/.venv/bin/python" - "$API_URL/readyz" <<'PY'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+        sys.exit(0 if response.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+BROKER_KIND="$("$DELIVERER" broker --which)"
+if ! pid_alive broker && port_open "$MQTT_PORT"; then
+    fail "port $MQTT_PORT is in use by another program (set DELIVERER_MQTT_PORT=1884, or stop it)"
+fi
+if ! pid_alive api && port_open "$API_PORT"; then
+    fail "port $API_PORT is in use by another program (set DELIVERER_API_PORT=8001, or stop it)"
+fi
+
+MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
+TOPIC='$share/ingest/deliverers/+/location'
+if [ "$BROKER_KIND" = amqtt ]; then
+    say "Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1, one subscriber)"
+    MQTT_URL="$MQTT_URL?protocol=3.1.1"
+    TOPIC='deliverers/+/location'
+fi
+
+start_service broker "$DELIVERER" broker --port "$MQTT_PORT" --data-dir var/mosquitto
+wait_for broker 15 port_open "$MQTT_PORT"
+start_service subscriber "$DELIVERER" subscribe --mqtt-url "$MQTT_URL" --store "$STORE_URL" \
+    --topic "$TOPIC" --client-id deliverer-local-subscriber
+start_service api "$DELIVERER" api --host 127.0.0.1 --port "$API_PORT" --store "$STORE_URL" --mqtt-url "$MQTT_URL"
+wait_for api 60 api_ready
+wait_for subscriber 30 grep -q "subscribed to" "$RUN_DIR/subscriber.log"
+say "ready: broker ($BROKER_KIND) $MQTT_URL, API $API_URL, store $STORE_URL"
+
+if [ "$BURST" = 1 ]; then
+    say "burst: $WORKERS couriers x $LOCATIONS reports, interval $INTERVAL s"
+    SUMMARY="$RUN_DIR/last-burst.json"
+    "$DELIVERER" publish --mqtt-url "$MQTT_URL" --workers "$WORKERS" --interval "$INTERVAL" \
+        --locations "$LOCATIONS" --json "${PUBLISH_EXTRA[@]}" >"$SUMMARY" ||
+        fail "the burst did not complete; see $SUMMARY"
+    "$ROOT/.venv/bin/python" - "$SUMMARY" "$API_URL" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+
+summary = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+api = sys.argv[2]
+latency = summary.get("latency_ms", {})
+print(
+    f"burst: sent {summary['sent']:,}, acknowledged {summary['acked']:,}, failed {summary['failed']:,}, "
+    f"{summary['rate']:,.0f} reports/s, publish->ack p50 {latency.get('p50', 0):.1f} ms, "
+    f"p99 {latency.get('p99', 0):.1f} ms, {len(summary['order_ids'])} orders"
+)
+order = summary["order_ids"][0]
+url = f"{api}/v1/orders/{order}/last-location"
+deadline = time.monotonic() + 60
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            body = json.loads(response.read())
+        break
+    except (urllib.error.URLError, OSError):
+        if time.monotonic() > deadline:
+            sys.exit(f"error: order {order} is not answerable after 60 s; see var/run/subscriber.log")
+        time.sleep(0.2)
+print(f"order {order} is now at {body['latitude']:.5f}, {body['longitude']:.5f} ({body['delivery_state']})")
+print(f"\ntry it:\n  curl -s {url}\n  curl -s '{api}/v1/orders/{order}/locations?limit=5'")
+PY
+fi
+cat >&2 <<EOF
+
+API:     $API_URL  (OpenAPI: $API_URL/openapi.json)
+Logs:    $RUN_DIR/{broker,subscriber,api}.log
+Postman: import app_api/postman_collection.json (variable baseUrl = $API_URL)
+Stop:    ./stop.sh   (./stop.sh --purge also deletes the data)
+EOF
