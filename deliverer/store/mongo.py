@@ -2,9 +2,9 @@
 
 Collections: ``locations`` (history, unique ``msg_id``), ``last_locations`` (``_id`` is the
 order id, replaced only by a newer report) and ``rejected``. A batch is an unordered
-``insert_many`` (duplicates are counted, not fatal) followed by one conditional
-``$replaceWith`` per order. Both steps are idempotent, so a batch retried after a crash
-between them converges to the same state.
+``insert_many`` (duplicates are counted, not fatal) followed by one conditional upsert per
+order. Both steps are idempotent, so a batch retried after a crash between them converges
+to the same state.
 """
 
 from __future__ import annotations
@@ -72,13 +72,12 @@ def _report(doc: dict[str, Any]) -> LocationReport:
     return LocationReport.model_construct(**values)
 
 
-def _newer_than_stored(doc: dict[str, Any]) -> dict[str, Any]:
-    ts, msg_id = {"$literal": doc["timestamp"]}, {"$literal": doc["msg_id"]}
+def _older_than(doc: dict[str, Any]) -> dict[str, Any]:
+    """Filter matching a stored last location that ``doc`` should replace."""
     return {
         "$or": [
-            {"$eq": [{"$type": "$timestamp"}, "missing"]},
-            {"$gt": [ts, "$timestamp"]},
-            {"$and": [{"$eq": [ts, "$timestamp"]}, {"$gt": [msg_id, "$msg_id"]}]},
+            {"timestamp": {"$lt": doc["timestamp"]}},
+            {"timestamp": doc["timestamp"], "msg_id": {"$lt": doc["msg_id"]}},
         ]
     }
 
@@ -132,22 +131,26 @@ class MongoStore:
                 current = newest.get(doc["order_id"])
                 if current is None or (doc["timestamp"], doc["msg_id"]) > (current["timestamp"], current["msg_id"]):
                     newest[doc["order_id"]] = doc
-            self._guard(
-                self._last.bulk_write,
-                [
-                    UpdateOne(
-                        {"_id": order_id},
-                        [{"$replaceWith": {"$cond": [
-                            _newer_than_stored(doc),
-                            {"$literal": {**doc, "_id": order_id, "updated_at": now}},
-                            "$$ROOT",
-                        ]}}],
-                        upsert=True,
-                    )
-                    for order_id, doc in newest.items()
-                ],
-                ordered=False,
-            )
+            # Replace only an older last location. When the stored one is newer, the filter
+            # misses, the upsert tries to insert the same _id and fails with a duplicate key:
+            # exactly the "keep the newer one" outcome, so those errors are expected.
+            try:
+                self._guard(
+                    self._last.bulk_write,
+                    [
+                        UpdateOne(
+                            {"_id": order_id, **_older_than(doc)},
+                            {"$set": {**doc, "updated_at": now}},
+                            upsert=True,
+                        )
+                        for order_id, doc in newest.items()
+                    ],
+                    ordered=False,
+                )
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise StoreUnavailable(f"MongoDB last-location update failed: {errors[:3]}") from exc
         if rejected:
             self._guard(
                 self._rejected.insert_many,
