@@ -72,7 +72,9 @@ class Subscriber:
         self._generation = 0
         self._accepting = True
         self._leaving = False
+        self._closing = False
         self._unsubscribed = False
+        self._last_logged: Totals | None = None
         self._next_reconnect = 0.0
         self._reconnect_delay = RECONNECT_MIN_S
         self._client = new_client(config.endpoint, config.client_id, clean_session=False)
@@ -106,7 +108,7 @@ class Subscriber:
         # Unacknowledged messages come back from the session, under new packet ids.
         self.metrics.unacked.dec(len(self._pending))
         self._pending.clear()
-        if was_connected and not self._leaving:
+        if was_connected and not self._closing:
             log.warning("disconnected from %s (%s); reconnecting with backoff", self.config.endpoint, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -267,6 +269,7 @@ class Subscriber:
         self._log_stats()
         if held:
             log.error("%d reports not stored before the drain deadline; the broker redelivers them", held)
+        self._closing = True
         if self._leaving and self.config.endpoint.is_v5:
             props = Properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
@@ -288,8 +291,9 @@ class Subscriber:
 
     def _log_stats(self) -> None:
         t = self.totals
-        if not t.batches:
+        if not t.batches or t == self._last_logged:
             return
+        self._last_logged = Totals(**vars(t))
         log.info(
             "received %d reports in %d batches (avg %.0f): stored %d, duplicates %d, rejected %d%s",
             t.received, t.batches, t.received / t.batches, t.stored, t.duplicates, t.rejected,
