@@ -66,13 +66,21 @@ case "$WORKERS" in ''|*[!0-9]*) fail "--workers needs a whole number, got '$WORK
 # --- Docker Compose -------------------------------------------------------------------------
 if [ "$MODE" = docker ]; then
     docker_engine_answers || fail "no Docker engine answers (start Docker, or use ./start.sh --local)"
-    [ -f .env ] || { cp .env.example .env; say "created .env from .env.example (edit the secrets)"; }
+    if [ ! -f .env ]; then
+        # Every change-me placeholder becomes a fresh random secret.
+        "$ROOT/.venv/bin/python" -c '
+import re, secrets, sys
+text = open(".env.example").read()
+open(".env", "w").write(re.sub(r"change-me[A-Za-z0-9-]*", lambda _m: secrets.token_hex(16), text))'
+        chmod 600 .env
+        say "created .env with fresh secrets from .env.example"
+    fi
     say "starting the Docker Compose stack"
     docker compose up -d --build --wait
     echo docker > "$RUN_DIR/mode"
     if [ "$BURST" = 1 ]; then
         say "burst: $WORKERS couriers x $LOCATIONS reports, interval $INTERVAL s"
-        docker compose --profile publisher run --rm publisher deliverer publish \
+        docker compose --profile publisher run --rm publisher publish \
             --workers "$WORKERS" --interval "$INTERVAL" --locations "$LOCATIONS" "${PUBLISH_EXTRA[@]}"
     fi
     say "API: $API_URL   logs: docker compose logs -f   stop: ./stop.sh"

@@ -123,7 +123,10 @@ def live(work: Path, reports: int) -> dict[str, Any]:
             name = f"live-{kind}"
             outcome: dict[str, Any] = {}
 
-            def consume(kind: str = kind, name: str = name, store_url: str = store_url, out: dict = outcome) -> None:
+            def consume(
+                kind: str = kind, name: str = name, store_url: str = store_url, out: dict = outcome,
+                broker: Mosquitto = broker,
+            ) -> None:
                 if kind == "figure":
                     out.update(run_real(broker, work, name, workers * per, store_url))
                 else:

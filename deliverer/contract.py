@@ -34,6 +34,7 @@ CONTRACT_VERSION = 1
 MAX_REPORT_BYTES = 16 * 1024
 MAX_FUTURE_SKEW_SECONDS = 10 * 60
 MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older is a broken device clock
+MAX_SEQ = 2**63 - 1  # what every store can hold as a signed 64-bit integer
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MSG_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 TOPIC_PREFIX = "deliverers/"
@@ -175,7 +176,7 @@ class LocationReport(BaseModel):
     speed_kmh: Annotated[Number, Field(ge=0, le=1000)] | None = None
     heading: Annotated[Number, Field(ge=0, le=360)] | None = None
     accuracy_m: Annotated[Number, Field(ge=0, le=100_000)] | None = None
-    seq: Annotated[int, Strict(), Field(ge=0)] | None = None
+    seq: Annotated[int, Strict(), Field(ge=0, le=MAX_SEQ)] | None = None
 
     @field_validator("delivery_state", mode="before")
     @classmethod

@@ -7,13 +7,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from app_api import cli as api_cli
 from deliverer.logs import configure_logging
 from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable
 from deliverer_cli import broker, stats
+from publisher import cli as publisher_cli
 from subscriber import cli as subscriber_cli
 
-COMMANDS = (subscriber_cli, stats, broker)
+COMMANDS = (subscriber_cli, stats, broker, publisher_cli, api_cli)
 
 log = logging.getLogger("deliverer")
 

@@ -47,6 +47,7 @@ BAD_PAYLOADS: list[tuple[str, bytes, str]] = [
     ("latitude 91", _json(latitude=91), "out_of_range"),
     ("longitude -181", _json(longitude=-181), "out_of_range"),
     ("negative seq", _json(seq=-1), "out_of_range"),
+    ("seq beyond 64 bits", _json(seq=2**64), "out_of_range"),
     ("latitude as string", _json(latitude="45.46"), "invalid_type"),
     ("longitude as boolean", _json(longitude=True), "invalid_type"),
     ("order_id operator object", _json(order_id={"$ne": None}), "invalid_type"),

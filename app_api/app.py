@@ -1,0 +1,56 @@
+"""The Flask application factory: configuration in, a WSGI app with every blueprint out.
+
+Nothing connects here: the broker and the store are opened on first use in each worker process
+(see :mod:`app_api.resources`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app_api import health, ingest, openapi, reads
+from app_api.errors import register_error_handlers
+from app_api.metrics import init_metrics
+from app_api.resources import EXTENSION_KEY, ResourceSettings, WorkerResources
+from deliverer.settings import DEFAULT_MQTT_URL, DEFAULT_STORE_URL
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "STORE_URL": DEFAULT_STORE_URL,
+    "MQTT_URL": DEFAULT_MQTT_URL,
+    "API_KEY": None,
+    "API_KEY_READS": False,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_BATCH": 1000,
+    "PUBLISH_TIMEOUT_S": 5.0,
+    "BROKER_WAIT_S": 1.0,
+    "PUBLISH_WINDOW": 5000,
+    "MQTT_CLIENT_ID_PREFIX": "deliverer-api",
+    "METRICS_MULTIPROC_DIR": None,
+}
+"""``PUBLISH_TIMEOUT_S``: how long a POST waits for the broker's PUBACKs; ``BROKER_WAIT_S``: how
+long a request waits for a (re)connection before answering 503; ``PUBLISH_WINDOW``: most
+unacknowledged publishes per worker process."""
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULT_CONFIG)
+    if config:
+        app.config.from_mapping(config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_KEY] = WorkerResources(
+        ResourceSettings(
+            store_url=app.config["STORE_URL"],
+            mqtt_url=app.config["MQTT_URL"],
+            publish_window=app.config["PUBLISH_WINDOW"],
+            client_id_prefix=app.config["MQTT_CLIENT_ID_PREFIX"],
+        )
+    )
+    init_metrics(app, app.config["METRICS_MULTIPROC_DIR"])
+    register_error_handlers(app)
+    for blueprint in (ingest.bp, reads.bp, health.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    return app

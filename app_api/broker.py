@@ -1,0 +1,44 @@
+"""Publish accepted reports at QoS 1 and wait until the broker has acknowledged every one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from app_api.errors import BrokerUnavailable
+from deliverer.contract import LocationReport
+from deliverer.publishing import PublishTimeout, WindowedPublisher
+
+
+def publish_confirmed(
+    publisher: WindowedPublisher,
+    reports: Sequence[LocationReport],
+    connect_wait: float,
+    ack_timeout: float,
+) -> None:
+    """Return once the broker has PUBACKed every report; raise BrokerUnavailable otherwise.
+
+    A report may still reach the broker after a timeout (paho resends it on reconnect); that is
+    safe because its ``msg_id`` makes the store ignore the copy a retrying client sends.
+    """
+    if not publisher.connected.wait(connect_wait):
+        raise BrokerUnavailable(publisher.last_error or f"not connected to {publisher.endpoint}")
+    deadline = time.monotonic() + ack_timeout
+    try:
+        infos = [
+            publisher.publish(report.topic, report.to_json(), qos=1, timeout=_left(deadline))
+            for report in reports
+        ]
+        for info in infos:
+            info.wait_for_publish(_left(deadline))
+            if not info.is_published():
+                raise BrokerUnavailable(f"no acknowledgement within {ack_timeout:g} s")
+    except PublishTimeout as exc:
+        raise BrokerUnavailable(str(exc)) from None
+    except (RuntimeError, ValueError) as exc:
+        # paho raises these when the connection dropped while the message was queued.
+        raise BrokerUnavailable(str(exc)) from None
+
+
+def _left(deadline: float) -> float:
+    return max(0.001, deadline - time.monotonic())

@@ -1,0 +1,137 @@
+"""``deliverer api``: serve the HTTP API with gunicorn (or the Flask dev server for debugging)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from deliverer.settings import (
+    DEFAULT_MQTT_URL,
+    DEFAULT_STORE_URL,
+    ENV_MQTT_URL,
+    ENV_STORE_URL,
+    env,
+)
+
+log = logging.getLogger("deliverer.api")
+
+METRICS_DIR_PREFIX = "deliverer-api-metrics-"
+ENV_API_KEY = "DELIVERER_API_KEY"
+ENV_API_KEY_READS = "DELIVERER_API_KEY_READS"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "api",
+        help="serve the HTTP API (ingest to MQTT, reads from the store)",
+        description="Serve the HTTP API with gunicorn (gthread workers). Writes need the X-API-Key"
+        f" header when ${ENV_API_KEY} is set; reads too when ${ENV_API_KEY_READS}=1.",
+    )
+    parser.add_argument("--host", default=env("DELIVERER_API_HOST", "127.0.0.1"),
+                        help="address [$DELIVERER_API_HOST]")
+    parser.add_argument("--port", type=int, default=int(env("DELIVERER_API_PORT", "8000")),
+                        help="port [$DELIVERER_API_PORT]")
+    parser.add_argument("--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL),
+                        help="store URL [$DELIVERER_STORE_URL]")
+    parser.add_argument("--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL),
+                        help="broker [$DELIVERER_MQTT_URL]")
+    parser.add_argument(
+        "--workers", type=int, default=int(env("DELIVERER_API_WORKERS", str(min(4, os.cpu_count() or 1)))),
+        help="worker processes, each with one MQTT connection and one store client [$DELIVERER_API_WORKERS]",
+    )
+    parser.add_argument("--threads", type=int, default=int(env("DELIVERER_API_THREADS", "8")),
+                        help="threads per worker [$DELIVERER_API_THREADS]")
+    parser.add_argument(
+        "--server", choices=("gunicorn", "flask"), default=env("DELIVERER_API_SERVER", "gunicorn"),
+        help="gunicorn for real use; flask = the single-process dev server, for debugging only"
+        " [$DELIVERER_API_SERVER]",
+    )
+    parser.add_argument(
+        "--publish-timeout", type=float, default=float(env("DELIVERER_API_PUBLISH_TIMEOUT", "5")),
+        help="seconds a POST waits for the broker's acknowledgements before answering 503"
+        " [$DELIVERER_API_PUBLISH_TIMEOUT]",
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", default=env("DELIVERER_API_ACCESS_LOG", "") == "1",
+        help="log every request (gunicorn) [$DELIVERER_API_ACCESS_LOG=1]",
+    )
+    parser.set_defaults(func=run)
+
+
+def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, Any]:
+    """The app's configuration from flags and the environment: the only place either is read."""
+    return {
+        "STORE_URL": args.store,
+        "MQTT_URL": args.mqtt_url,
+        "API_KEY": env(ENV_API_KEY, "") or None,
+        "API_KEY_READS": env(ENV_API_KEY_READS, "") == "1",
+        "PUBLISH_TIMEOUT_S": args.publish_timeout,
+        "METRICS_MULTIPROC_DIR": metrics_dir,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.threads < 1 or args.publish_timeout <= 0:
+        raise ValueError("--workers and --threads must be at least 1, --publish-timeout positive")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not a TCP port")
+    if args.server == "flask":
+        return _run_flask(args)
+    return _run_gunicorn(args)
+
+
+def _run_flask(args: argparse.Namespace) -> int:
+    from app_api.app import create_app
+
+    app = create_app(app_config(args, metrics_dir=None))
+    log.warning("the Flask dev server is for debugging; use --server gunicorn for real use")
+    log.info("API listening on http://%s:%d (flask dev server)", args.host, args.port)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def _run_gunicorn(args: argparse.Namespace) -> int:
+    from app_api.app import create_app
+    from app_api.metrics import enable_multiprocess
+    from app_api.server import GunicornServer, gunicorn_options
+
+    master_pid = os.getpid()
+    metrics_dir = _fresh_metrics_dir()
+    enable_multiprocess(metrics_dir)
+    config = app_config(args, metrics_dir)
+    options = gunicorn_options(
+        args.host, args.port, args.workers, args.threads, metrics_dir=metrics_dir,
+        access_log=args.access_log, log_level=args.log_level,
+    )
+    try:
+        GunicornServer(lambda: create_app(config), options).run()
+    finally:
+        # Workers are forked inside run() and leave through here too: only the master cleans up.
+        if os.getpid() == master_pid:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _fresh_metrics_dir() -> str:
+    """A new directory for this server's worker metrics, named after this process. Directories
+    of servers that died without cleaning up (SIGKILL) are removed on the way."""
+    for old in Path(tempfile.gettempdir()).glob(f"{METRICS_DIR_PREFIX}*-*"):
+        owner = old.name.removeprefix(METRICS_DIR_PREFIX).split("-")[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,35 @@
+"""History page cursors: an opaque, URL-safe string that names the last row a client has seen."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+
+from deliverer.contract import MSG_ID_PATTERN
+from deliverer.store import HistoryCursor
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def encode_cursor(cursor: HistoryCursor) -> str:
+    position = [int(cursor.timestamp.timestamp() * 1000), cursor.msg_id]
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> HistoryCursor:
+    """Parse a cursor made by :func:`encode_cursor`; anything else raises InvalidCursor."""
+    if len(text) > 512:
+        raise InvalidCursor("cursor is too long")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        position = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise InvalidCursor("not a cursor this API issued") from None
+    match position:
+        case [int(ms), str(msg_id)] if 0 <= ms < 10**14 and MSG_ID_PATTERN.fullmatch(msg_id):
+            return HistoryCursor(timestamp=datetime.fromtimestamp(ms / 1000, tz=UTC), msg_id=msg_id)
+    raise InvalidCursor("not a cursor this API issued")

@@ -1,0 +1,110 @@
+"""Ingest: validate location reports with the shared contract and publish them to the broker.
+
+Validation is all-or-nothing: one invalid report in a batch and nothing is published. A ``202``
+means the broker has acknowledged every report at QoS 1, so none can be lost from there on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app_api.auth import require_key_for_writes
+from app_api.broker import publish_confirmed
+from app_api.errors import ApiError
+from app_api.metrics import api_metrics
+from app_api.resources import get_publisher
+from deliverer.contract import LocationReport, Reason, Rejection, decode_json, validate_report
+
+bp = Blueprint("ingest", __name__)
+bp.before_request(require_key_for_writes)
+
+
+@bp.post("/v1/locations")
+def post_locations() -> tuple[Response, int]:
+    return _accept(_read_json())
+
+
+@bp.post("/v1/deliverer_location/")
+def post_deliverer_location() -> tuple[Response, int]:
+    """The original system's route; its clients sent the object double-encoded as a JSON string."""
+    body = _read_json()
+    if isinstance(body, str):
+        body = _decode(body.encode(), "the JSON string's content")
+    return _accept(body)
+
+
+def _read_json() -> Any:
+    if not _is_json(request.mimetype):
+        raise ApiError(
+            415, "unsupported_media_type",
+            f"send the reports as Content-Type: application/json, not {request.mimetype or 'nothing'!r}",
+        )
+    return _decode(request.get_data(cache=False), "the request body")
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _decode(payload: bytes, what: str) -> Any:
+    try:
+        return decode_json(payload)
+    except Rejection as exc:
+        detail = exc.message.removeprefix("payload is not valid JSON: ")
+        raise ApiError(400, "malformed_json", f"{what} is not valid JSON: {detail}") from None
+
+
+def _accept(body: Any) -> tuple[Response, int]:
+    reports = _validate_all(_as_items(body))
+    publish_confirmed(
+        get_publisher(),
+        reports,
+        connect_wait=current_app.config["BROKER_WAIT_S"],
+        ack_timeout=current_app.config["PUBLISH_TIMEOUT_S"],
+    )
+    api_metrics().published.inc(len(reports))
+    return jsonify(accepted=len(reports), msg_ids=[r.msg_id for r in reports]), 202
+
+
+def _as_items(body: Any) -> list[Any]:
+    if isinstance(body, dict):
+        return [body]
+    if not isinstance(body, list):
+        raise ApiError(
+            422, "invalid_report", "send one report object or an array of report objects",
+            fields=[_problem(0, "report", Reason.NOT_OBJECT, "must be a JSON object or an array of objects")],
+        )
+    limit = current_app.config["MAX_BATCH"]
+    if not body:
+        raise ApiError(422, "empty_batch", "the array holds no reports")
+    if len(body) > limit:
+        raise ApiError(422, "batch_too_large", f"at most {limit:,} reports per request, got {len(body):,}")
+    return body
+
+
+def _validate_all(items: list[Any]) -> list[LocationReport]:
+    reports: list[LocationReport] = []
+    problems: list[dict[str, Any]] = []
+    bad = 0
+    for index, item in enumerate(items):
+        try:
+            reports.append(validate_report(item))
+        except Rejection as exc:
+            bad += 1
+            if exc.problems:
+                problems.extend(_problem(index, p.field, p.reason, p.message) for p in exc.problems)
+            else:
+                problems.append(_problem(index, "report", exc.reason, exc.message))
+    if problems:
+        raise ApiError(
+            422, "invalid_report",
+            f"{bad} of {len(items)} report(s) break the contract; nothing was published",
+            fields=problems,
+        )
+    return reports
+
+
+def _problem(index: int, field: str, reason: Reason, message: str) -> dict[str, Any]:
+    return {"index": index, "field": field, "reason": reason.value, "message": message}
