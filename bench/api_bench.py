@@ -1,20 +1,26 @@
-"""API benchmarks against the production server (gunicorn, gthread) on this machine.
+"""API benchmarks against the production server (gunicorn, gthread), each beside its baseline.
 
-    python bench/api_bench.py [--workers 2] [--threads 8] [--duration 10] [--connections 16]
-                              [--client auto|wrk|python]
+    python bench/api_bench.py [--workers N] [--threads 8] [--duration 10] [--connections 16]
+                              [--client auto|wrk|python] [--fixed-rate 1000] [--fixed-seconds 20]
 
-Starts its own Mosquitto, SQLite store (seeded with 1,000 orders) and ``deliverer api``, then
-measures, one after the other:
+Starts its own Mosquitto, SQLite store (seeded with 1,000 orders) and bench/api_server.py (the
+production app and gunicorn settings of ``deliverer api`` plus the bench-only baseline routes of
+bench/baseline_routes.py), then measures, one after the other, each at full speed:
 
+- hello: ``GET /bench/hello``, a tiny JSON answer: the ceiling of the reads;
+- get_last_location: ``GET /v1/orders/<id>/last-location`` over the 1,000 seeded orders;
+- naive_post_single: ``POST /bench/naive/locations``, one report, a new broker connection per
+  request and QoS 0 (the original system's way): the baseline of the ingest rows;
 - post_single: ``POST /v1/locations`` with one report per request (each with its own msg_id);
 - post_batch_100: the same with 100 reports per request;
-- get_last_location: ``GET /v1/orders/<id>/last-location`` over the 1,000 seeded orders.
 
-A 202 means the broker acknowledged every report (QoS 1); no subscriber runs during the POSTs,
-so the broker only acknowledges. The load comes from ``wrk`` (Debian: ``apt-get install -y wrk``)
-when it is installed, else from a Python keep-alive client (processes x threads, http.client),
-which costs more CPU on the same machine and so gives lower figures. Prints a table and writes
-bench/results/api.json.
+and then get_last_location at a fixed rate (``--fixed-rate``, open loop, bench/paced_client.py)
+for its p99 at that rate. A 202 from the real route means the broker acknowledged every report
+(QoS 1); no subscriber runs during the POSTs, so the broker only acknowledges. The full-speed
+load comes from ``wrk`` (Debian: ``apt-get install -y wrk``) when it is installed, else from a
+Python keep-alive client (processes x threads, http.client), which costs more CPU on the same
+machine and so gives lower figures. Prints a table and writes bench/results/api.json, with the
+comparisons under ``api_reads``, ``api_ingest_single`` and ``api_ingest_batch``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO))
 
+from api_server import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
+from paced_client import run_paced  # noqa: E402
+
 from deliverer.contract import DeliveryState, LocationReport, format_timestamp  # noqa: E402
 from deliverer.local_broker import Mosquitto, free_port  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
@@ -50,17 +59,24 @@ ORDERS = 1000
 BATCH = 100
 
 
+LAST_LOCATION_PATH = "/v1/orders/bench-{order}/last-location"
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     method: str
+    path: str
+    """For GETs, ``{order}`` is replaced by one of the seeded orders, a different one each request."""
     reports_per_request: int
 
 
 SCENARIOS = (
-    Scenario("post_single", "POST", 1),
-    Scenario("post_batch_100", "POST", BATCH),
-    Scenario("get_last_location", "GET", 0),
+    Scenario("hello", "GET", "/bench/hello", 0),
+    Scenario("get_last_location", "GET", LAST_LOCATION_PATH, 0),
+    Scenario("naive_post_single", "POST", "/bench/naive/locations", 1),
+    Scenario("post_single", "POST", "/v1/locations", 1),
+    Scenario("post_batch_100", "POST", "/v1/locations", BATCH),
 )
 
 
@@ -100,6 +116,7 @@ def post_body(prefix: str, counter: int, size: int, moment: str) -> str:
 
 WRK_SCRIPT = """
 local kind = "%(kind)s"
+local path = "%(path)s"
 local size = %(size)d
 local orders = %(orders)d
 local moment = "%(moment)s"
@@ -121,7 +138,7 @@ end
 function request()
   counter = counter + 1
   if kind == "GET" then
-    return wrk.format("GET", "/v1/orders/bench-" .. (counter %% orders) .. "/last-location")
+    return wrk.format("GET", (string.gsub(path, "{order}", tostring(counter %% orders))))
   end
   local items = {}
   for i = 0, size - 1 do
@@ -129,7 +146,7 @@ function request()
   end
   local body = items[1]
   if size > 1 then body = "[" .. table.concat(items, ",") .. "]" end
-  return wrk.format("POST", "/v1/locations", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
 end
 
 function done(summary, latency, requests)
@@ -148,6 +165,7 @@ def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, work: P
         WRK_SCRIPT
         % {
             "kind": scenario.method,
+            "path": scenario.path,
             "size": max(1, scenario.reports_per_request),
             "orders": ORDERS,
             "moment": recent_moment(),
@@ -194,10 +212,10 @@ def _python_worker(
             started = time.perf_counter()
             try:
                 if scenario.method == "GET":
-                    connection.request("GET", f"/v1/orders/bench-{(counter * 7 + index) % ORDERS}/last-location")
+                    connection.request("GET", scenario.path.format(order=(counter * 7 + index) % ORDERS))
                 else:
                     body = post_body(f"{prefix}-{index}", counter, max(1, scenario.reports_per_request), moment)
-                    connection.request("POST", "/v1/locations", body, {"Content-Type": "application/json"})
+                    connection.request("POST", scenario.path, body, {"Content-Type": "application/json"})
                 response = connection.getresponse()
                 response.read()
                 ok = response.status < 300
@@ -335,9 +353,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         log = work / "api.log"
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "deliverer_cli.main", "--log-level", "WARNING", "api",
-                 "--host", "127.0.0.1", "--port", str(port), "--store", store_url, "--mqtt-url", broker.url,
-                 "--workers", str(args.workers), "--threads", str(args.threads)],
+                [sys.executable, str(REPO / "bench" / "api_server.py"), "--port", str(port), "--store", store_url,
+                 "--mqtt-url", broker.url, "--workers", str(args.workers), "--threads", str(args.threads)],
                 stdout=out, stderr=out, cwd=REPO,
             )
         try:
@@ -362,6 +379,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     measurement.reports_per_s = round(measurement.requests_per_s * scenario.reports_per_request, 1)
                 results[scenario.name] = asdict(measurement)
                 print(f"  {scenario.name}: {measurement.requests_per_s:,.0f} req/s", file=sys.stderr)
+            fixed_rate = run_paced(
+                "127.0.0.1", port, lambda i: LAST_LOCATION_PATH.format(order=i % ORDERS), args.fixed_rate,
+                args.fixed_seconds,
+            )
+            print(f"  get_last_location at {args.fixed_rate:,} req/s: p99 {fixed_rate['p99_ms']} ms", file=sys.stderr)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -377,6 +399,43 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "load": {"client": client, "connections": args.connections, "client_threads": args.client_threads,
                  "duration_s": args.duration},
         "results": results,
+        "fixed_rate_last_location": fixed_rate,
+        **comparisons(results, fixed_rate),
+    }
+
+
+def comparisons(results: dict[str, Any], fixed_rate: dict[str, Any]) -> dict[str, Any]:
+    """Each figure of issue 7 beside its ceiling or baseline, measured on the same server in this run."""
+    reads, hello = results["get_last_location"], results["hello"]
+    naive, single, batch = results["naive_post_single"], results["post_single"], results["post_batch_100"]
+    return {
+        "api_reads": {
+            "last_location_req_per_s": reads["requests_per_s"],
+            "hello_req_per_s": hello["requests_per_s"],
+            "ratio_to_ceiling": round(reads["requests_per_s"] / hello["requests_per_s"], 3),
+            "p50_ms_at_full_speed": reads["p50_ms"],
+            "p99_ms_at_full_speed": reads["p99_ms"],
+            "hello_p99_ms_at_full_speed": hello["p99_ms"],
+            "fixed_rate_target_req_per_s": fixed_rate["target_req_per_s"],
+            "achieved_req_per_s_at_1000": fixed_rate["achieved_req_per_s"],
+            "p50_ms_at_1000": fixed_rate["p50_ms"],
+            "p99_ms_at_1000": fixed_rate["p99_ms"],
+        },
+        "api_ingest_single": {
+            "req_per_s": single["requests_per_s"],
+            "naive_req_per_s": naive["requests_per_s"],
+            "ratio_to_baseline": round(single["requests_per_s"] / naive["requests_per_s"], 3),
+            "p50_ms_at_full_speed": single["p50_ms"],
+            "p99_ms_at_full_speed": single["p99_ms"],
+            "naive_p99_ms_at_full_speed": naive["p99_ms"],
+        },
+        "api_ingest_batch": {
+            "reports_per_s": batch["reports_per_s"],
+            "naive_reports_per_s": naive["reports_per_s"],
+            "ratio_to_baseline": round(batch["reports_per_s"] / naive["reports_per_s"], 3),
+            "p50_ms_at_full_speed": batch["p50_ms"],
+            "p99_ms_at_full_speed": batch["p99_ms"],
+        },
     }
 
 
@@ -401,16 +460,28 @@ def print_table(report: dict[str, Any]) -> None:
             f"{row['p90_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['failed']:>8}"
             f"{row['server_cpu_ms_per_request'] or 0:>16.2f}"
         )
+    fixed = report["fixed_rate_last_location"]
+    reads, single, batch = report["api_reads"], report["api_ingest_single"], report["api_ingest_batch"]
+    print(
+        f"\nget_last_location at a fixed {fixed['target_req_per_s']:,} req/s (open loop, reached "
+        f"{fixed['achieved_req_per_s']:,.0f}): p50 {fixed['p50_ms']:.2f} ms, p99 {fixed['p99_ms']:.2f} ms "
+        f"(goal <= 10 ms), {fixed['failed']} failed, sent late by p99 {fixed['send_late_p99_ms']:.2f} ms"
+    )
+    print(f"last-location / hello:        {reads['ratio_to_ceiling']:.2f} (goal >= 0.7)")
+    print(f"POST single / naive:          {single['ratio_to_baseline']:.2f} (goal >= 3)")
+    print(f"POST batch 100 / naive, reports/s: {batch['ratio_to_baseline']:.2f} (goal >= 20)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="threads per worker")
     parser.add_argument("--duration", type=int, default=10, help="seconds per benchmark")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
     parser.add_argument("--client-threads", type=int, default=1, help="wrk threads / Python client processes")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--fixed-rate", type=int, default=1000, help="req/s of the open-loop last-location run")
+    parser.add_argument("--fixed-seconds", type=float, default=20, help="seconds of the open-loop run")
     parser.add_argument("--output", type=Path, default=RESULTS / "api.json")
     args = parser.parse_args()
     report = measure(args)

@@ -26,7 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deliverer.contract import LocationReport  # noqa: E402
+from deliverer.contract import DeliveryState, LocationReport  # noqa: E402
 from deliverer.local_broker import Mosquitto, free_port  # noqa: E402
 from deliverer.mqtt import parse_mqtt_url  # noqa: E402
 from deliverer.publishing import WindowedPublisher  # noqa: E402
@@ -100,8 +100,8 @@ def run(rate: int, seconds: int, sample_every: int) -> dict[str, Any]:
                         time.sleep(delay)
                     report = LocationReport(
                         msg_id=f"f{i}", order_id=f"fresh-{i % orders}", deliverer_id=f"c{i % orders}",
-                        delivery_state="on_the_way", timestamp=datetime.now(UTC), latitude=45.0, longitude=9.0,
-                        seq=i,
+                        delivery_state=DeliveryState.ON_THE_WAY, timestamp=datetime.now(UTC), latitude=45.0,
+                        longitude=9.0, seq=i,
                     )
                     published_at = time.monotonic()
                     publisher.publish(report.topic, report.to_json(), qos=1)
