@@ -276,7 +276,6 @@ class Subscriber:
             self._client.disconnect(properties=props)
         else:
             self._client.disconnect()
-        self._network(0)
         log.info("subscriber stopped (%s)", "left the share group" if self._leaving else "session kept")
         return 1 if held else 0
 
