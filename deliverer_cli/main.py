@@ -13,9 +13,10 @@ from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable
 from deliverer_cli import broker, stats
 from publisher import cli as publisher_cli
+from spark_jobs import export_cli, prune_cli
 from subscriber import cli as subscriber_cli
 
-COMMANDS = (subscriber_cli, stats, broker, publisher_cli, api_cli)
+COMMANDS = (subscriber_cli, stats, broker, publisher_cli, api_cli, export_cli, prune_cli)
 
 log = logging.getLogger("deliverer")
 

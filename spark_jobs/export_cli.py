@@ -1,0 +1,274 @@
+"""``deliverer export``: the store's history to the lake's bronze Parquet, once or on a schedule.
+
+Also the entry point of ``spark-submit spark_jobs/export_job.py``, which passes ``submitted=True``
+so that the master and the Python of the workers are the ones spark-submit was given.
+Spark, pyarrow and boto3 are imported only when the command runs: every other ``deliverer``
+command starts without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from deliverer.logs import configure_logging
+from deliverer.settings import (
+    DEFAULT_LAKE_URL,
+    DEFAULT_STORE_URL,
+    ENV_LAKE_URL,
+    ENV_LOG_FORMAT,
+    ENV_LOG_LEVEL,
+    ENV_STORE_URL,
+    env,
+)
+from deliverer.store import StoreUnavailable, open_store
+from spark_jobs import defaults
+from spark_jobs.schedule import parse_duration, parse_schedule, run_on_schedule
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from spark_jobs.export import DayResult, ExportRequest, ExportSummary
+    from spark_jobs.session import SparkSettings
+
+log = logging.getLogger("deliverer.export")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="export the store's history to the lake (Parquet, by day) with Spark",
+        description="Export the location history from the store to <lake>/bronze/locations/dt=YYYY-MM-DD/"
+        " as snappy Parquet. Without --date/--since it exports the days touched by reports stored"
+        " since the last run (watermark in <lake>/_state/export.json), replacing each day whole.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> None:
+    parser.add_argument(
+        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
+    )
+    parser.add_argument(
+        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
+        help="a directory, file:///path or s3://bucket/prefix (endpoint: $AWS_ENDPOINT_URL) [$DELIVERER_LAKE_URL]",
+    )
+    days = parser.add_argument_group("backfill (the watermark is neither used nor moved)")
+    days.add_argument("--date", help="export this one UTC day, YYYY-MM-DD")
+    days.add_argument("--since", help="export every UTC day from this one (YYYY-MM-DD) ...")
+    days.add_argument("--until", help="... through this one, inclusive (default: today)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show what would be written; write nothing, start no Spark"
+    )
+    parser.add_argument("--json", action="store_true", help="a JSON summary on stdout (one object per run)")
+    parser.add_argument(
+        "--every", default=env("DELIVERER_EXPORT_EVERY", ""),
+        help="keep running: export every interval (15m; first run at start) or on a UTC cron"
+        " expression ('*/15 * * * *') until SIGTERM [$DELIVERER_EXPORT_EVERY]",
+    )
+    parser.add_argument(
+        "--settle", type=parse_duration,
+        default=env("DELIVERER_EXPORT_SETTLE", f"{defaults.EXPORT_SETTLE.total_seconds():g}s"),
+        help="the watermark stays this far behind the clock, for batches still being committed"
+        " [$DELIVERER_EXPORT_SETTLE, %(default)s]",
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=env("DELIVERER_EXPORT_WORK_DIR", "") or None,
+        help="where days are staged before upload to an S3 lake (default: the system's temp directory)"
+        " [$DELIVERER_EXPORT_WORK_DIR]",
+    )
+    spark = parser.add_argument_group("Spark")
+    spark.add_argument(
+        "--master", default=env("DELIVERER_SPARK_MASTER", "" if submitted else defaults.SPARK_MASTER),
+        help="Spark master [$DELIVERER_SPARK_MASTER, %s]" % ("spark-submit's" if submitted else defaults.SPARK_MASTER),
+    )
+    spark.add_argument(
+        "--conf", action="append", default=env("DELIVERER_SPARK_CONF", "").split(), metavar="KEY=VALUE",
+        help="Spark configuration, repeatable [$DELIVERER_SPARK_CONF, space-separated]",
+    )
+    spark.add_argument(
+        "--slices", type=int, default=env("DELIVERER_EXPORT_SLICES", "0"),
+        help="most time slices a day is read in, in parallel, one Parquet file each; 0 = Spark's default"
+        f" parallelism (the cores). A slice gets at least {defaults.MIN_ROWS_PER_SLICE:,} rows, so a small"
+        " day is one file [$DELIVERER_EXPORT_SLICES, %(default)s]",
+    )
+
+
+def requested_days(args: argparse.Namespace, today: str) -> list[str] | None:
+    """The backfill days asked for, or None for an incremental run."""
+    from spark_jobs.export import days_in_range
+
+    if args.date and (args.since or args.until):
+        raise ValueError("use --date or --since/--until, not both")
+    if args.date:
+        return days_in_range(args.date, args.date)
+    if args.until and not args.since:
+        raise ValueError("--until needs --since")
+    if args.since:
+        return days_in_range(args.since, args.until or today)
+    return None
+
+
+class LazySpark:
+    """Starts Spark the first time a day has to be written, then keeps it for later runs."""
+
+    def __init__(self, settings: SparkSettings) -> None:
+        self.settings = settings
+        self.session: SparkSession | None = None
+
+    def __call__(self) -> SparkSession:
+        if self.session is None:
+            from spark_jobs.session import start_spark
+
+            self.session = start_spark(self.settings)
+        return self.session
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+            self.session = None
+
+
+def run(args: argparse.Namespace, submitted: bool = False) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from spark_jobs.day_writer import DayWriteOptions
+    from spark_jobs.export import ExportRequest
+    from spark_jobs.lake import LakeBusy
+    from spark_jobs.session import SparkSettings, parse_conf
+
+    quiet_aws_logging()
+    today = datetime.now(UTC).date().isoformat()
+    days = requested_days(args, today)
+    if args.slices < 0:
+        raise ValueError("--slices must be 0 (the cores) or more")
+    if args.every and (days is not None or args.dry_run):
+        raise ValueError("--every runs incremental exports: it does not take --date/--since or --dry-run")
+    request = ExportRequest(
+        store_url=args.store, days=days, dry_run=args.dry_run, settle=args.settle,
+        write=DayWriteOptions(max_slices=args.slices or None),
+    )
+    settings = SparkSettings(
+        master=args.master or None, conf=parse_conf(args.conf), python=None if submitted else sys.executable
+    )
+    spark = LazySpark(settings)
+    try:
+        if args.every:
+            return run_scheduled(args, request, spark)
+        try:
+            summary = export_once(args, request, spark)
+        except (LakeBusy, BotoCoreError, ClientError) as exc:
+            print(f"deliverer export: {exc}", file=sys.stderr)
+            return 2
+        print_summary(summary, args.json)
+        return 0
+    finally:
+        spark.stop()
+
+
+def quiet_aws_logging() -> None:
+    """boto3 announces where it found credentials and endpoints at INFO: keep that for --log-level DEBUG."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("boto3", "botocore", "s3transfer", "urllib3"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def export_once(args: argparse.Namespace, request: ExportRequest, spark: LazySpark) -> ExportSummary:
+    from spark_jobs.export import run_export
+    from spark_jobs.lake import open_lake
+
+    store = open_store(request.store_url)
+    try:
+        lake = open_lake(args.lake, work_dir=args.work_dir)
+        return run_export(request, store, lake, spark, on_day=print_progress(request.dry_run))
+    finally:
+        store.close()
+
+
+def run_scheduled(args: argparse.Namespace, request: ExportRequest, spark: LazySpark) -> int:
+    schedule = parse_schedule(args.every)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping after the current run (signal %d)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    log.info("exporting to %s every %s", args.lake, args.every)
+
+    def one_run() -> None:
+        try:
+            print_summary(export_once(args, request, spark), args.json)
+        except Exception:
+            # The failure may have left the JVM broken: the next run that writes starts a fresh one.
+            with contextlib.suppress(Exception):
+                spark.stop()
+            raise
+
+    run_on_schedule(schedule, one_run, stop)
+    return 0
+
+
+def print_progress(dry_run: bool) -> Callable[[DayResult], None]:
+    """One line per day on stderr, as each day is done."""
+
+    def show(day: DayResult) -> None:
+        had = "has" if dry_run else "had"
+        lake = "not in the lake" if day.lake_rows_before is None else f"the lake {had} {day.lake_rows_before:,}"
+        if day.action == "skip":
+            line = f"{day.day}  skipped: {day.reason}"
+        elif dry_run:
+            line = f"{day.day}  would {day.action} {day.store_rows:,} rows from the store ({lake})"
+        else:
+            line = (
+                f"{day.day}  {day.action:<5} {day.rows:>10,} rows  {day.files} file{'s'[:day.files != 1]:<1}"
+                f"  {day.bytes / 1e6:8.2f} MB  {day.seconds:6.1f} s  ({lake})"
+            )
+        print(line, file=sys.stderr, flush=True)
+
+    return show
+
+
+def print_summary(summary: ExportSummary, as_json: bool) -> None:
+    totals = summary.to_dict()
+    if as_json:
+        print(json.dumps(totals), flush=True)
+        return
+    if not summary.days:
+        print(f"nothing to export: no reports stored since {summary.watermark_previous}", flush=True)
+        return
+    days = len(summary.written)
+    what = f"{days} day{'s'[:days != 1]}, {totals['rows']:,} rows to {summary.lake}/{totals['table']}"
+    if summary.dry_run:
+        print(f"would export {what}", flush=True)
+    else:
+        files = totals["files"]
+        print(f"exported {what}: {files} file{'s'[:files != 1]}, {totals['bytes'] / 1e6:.2f} MB"
+              f" in {summary.seconds:.1f} s", flush=True)
+
+
+def main(argv: Sequence[str] | None = None, submitted: bool = False) -> int:
+    """Standalone entry point (spark-submit): the same flags as ``deliverer export``."""
+    parser = argparse.ArgumentParser(prog="export_job.py", description="Export the store's history to the lake.")
+    parser.add_argument("--log-level", default=env(ENV_LOG_LEVEL, "INFO"), help="[$DELIVERER_LOG_LEVEL]")
+    parser.add_argument("--log-format", choices=("text", "json"), default=env(ENV_LOG_FORMAT, "text"))
+    add_arguments(parser, submitted=submitted)
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    try:
+        return run(args, submitted=submitted)
+    except (ValueError, StoreUnavailable) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,75 @@
+"""``deliverer prune``: delete from the store the old days whose rows the lake holds in full."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from deliverer.settings import DEFAULT_LAKE_URL, DEFAULT_STORE_URL, ENV_LAKE_URL, ENV_STORE_URL, env
+from deliverer.store import open_store
+from spark_jobs import defaults
+from spark_jobs.schedule import parse_duration
+
+if TYPE_CHECKING:
+    from spark_jobs.prune import PruneDay
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "prune",
+        help="delete old days from the store once the lake holds them",
+        description="Delete from the store the UTC days that ended more than --older-than ago and whose"
+        " row count in the lake's bronze/locations equals the store's. Every other day is kept, with the"
+        " reason: newer than the cutoff, not exported, or counts differ (export it again first).",
+    )
+    parser.add_argument(
+        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
+    )
+    parser.add_argument("--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL), help="lake URL [$DELIVERER_LAKE_URL]")
+    parser.add_argument(
+        "--older-than", type=parse_duration, default=env("DELIVERER_PRUNE_OLDER_THAN", defaults.PRUNE_OLDER_THAN),
+        help="keep everything newer than this (30d, 12h, ...) [$DELIVERER_PRUNE_OLDER_THAN, %(default)s]",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="say what would be deleted; delete nothing")
+    parser.add_argument("--json", action="store_true", help="a JSON summary on stdout")
+    parser.set_defaults(func=run)
+
+
+def show_day(day: PruneDay) -> None:
+    """One line per day on stderr: what was done and why."""
+    counts = ""
+    if day.action == "deleted":
+        counts = f"  {day.deleted:,} rows"
+    elif day.store_rows is not None:
+        lake = "-" if day.lake_rows is None else f"{day.lake_rows:,}"
+        counts = f"  (store {day.store_rows:,}, lake {lake})"
+    print(f"{day.day}  {day.action:<12} {day.reason}{counts}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from spark_jobs.export_cli import quiet_aws_logging
+    from spark_jobs.lake import LakeBusy, open_lake
+    from spark_jobs.prune import run_prune
+
+    quiet_aws_logging()
+    store = open_store(args.store)
+    try:
+        summary = run_prune(store, open_lake(args.lake), args.older_than, args.dry_run, on_day=show_day)
+    except (LakeBusy, BotoCoreError, ClientError) as exc:
+        print(f"deliverer prune: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    totals = summary.to_dict()
+    if args.json:
+        print(json.dumps(totals))
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        count = sum(d.action in ("deleted", "would delete") for d in summary.days)
+        print(f"{verb} {count} day(s), {totals['rows_deleted']:,} rows; kept {totals['days_kept']} day(s);"
+              f" cutoff {summary.cutoff}")
+    return 0
