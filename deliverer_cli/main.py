@@ -13,10 +13,12 @@ from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable
 from deliverer_cli import broker, stats
 from publisher import cli as publisher_cli
-from spark_jobs import export_cli, prune_cli
+from spark_jobs import athena_cli, export_cli, prune_cli, query_cli, transform_cli
 from subscriber import cli as subscriber_cli
 
-COMMANDS = (subscriber_cli, stats, broker, publisher_cli, api_cli, export_cli, prune_cli)
+COMMANDS = (
+    subscriber_cli, stats, broker, publisher_cli, api_cli, export_cli, prune_cli, transform_cli, athena_cli, query_cli
+)
 
 log = logging.getLogger("deliverer")
 

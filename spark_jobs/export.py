@@ -30,6 +30,7 @@ from spark_jobs.defaults import EXPORT_SETTLE
 from spark_jobs.lake import Lake
 from spark_jobs.lake.base import staged_parquet
 from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.transforms.run import DayTransform, transform_days
 
 STATE_NAME = "export"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,6 +47,8 @@ class ExportRequest:
     dry_run: bool = False
     settle: timedelta = EXPORT_SETTLE
     write: DayWriteOptions = field(default_factory=DayWriteOptions)
+    transform: bool = False
+    """Rebuild silver and gold for the days written, under the same lake lock (the CLI turns it on)."""
 
 
 @dataclass
@@ -127,6 +130,7 @@ def run_export(
     spark: Callable[[], SparkSession],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_day: Callable[[DayResult], None] = lambda _: None,
+    on_transform: Callable[[DayTransform], None] = lambda _: None,
 ) -> ExportSummary:
     """Run one export; ``spark`` is called only when a day must be written (dry runs never start it)."""
     started = time.monotonic()
@@ -160,6 +164,8 @@ def run_export(
                 "days": [d.day for d in summary.written],
                 "rows": sum(d.rows for d in summary.written),
             })
+        if request.transform and summary.written and not request.dry_run:
+            transform_days(spark(), lake, [d.day for d in summary.written], on_day=on_transform)
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -73,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> N
     )
     parser.add_argument("--json", action="store_true", help="a JSON summary on stdout (one object per run)")
     parser.add_argument(
+        "--no-transform", action="store_true", default=env("DELIVERER_EXPORT_NO_TRANSFORM", "") == "1",
+        help="do not rebuild the silver and gold tables of the days written (deliverer transform does it later)"
+        " [$DELIVERER_EXPORT_NO_TRANSFORM=1]",
+    )
+    parser.add_argument(
         "--every", default=env("DELIVERER_EXPORT_EVERY", ""),
         help="keep running: export every interval (15m; first run at start) or on a UTC cron"
         " expression ('*/15 * * * *') until SIGTERM [$DELIVERER_EXPORT_EVERY]",
@@ -157,7 +162,7 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
         raise ValueError("--every runs incremental exports: it does not take --date/--since or --dry-run")
     request = ExportRequest(
         store_url=args.store, days=days, dry_run=args.dry_run, settle=args.settle,
-        write=DayWriteOptions(max_slices=args.slices or None),
+        write=DayWriteOptions(max_slices=args.slices or None), transform=not args.no_transform,
     )
     settings = SparkSettings(
         master=args.master or None, conf=parse_conf(args.conf), python=None if submitted else sys.executable
@@ -187,11 +192,14 @@ def quiet_aws_logging() -> None:
 def export_once(args: argparse.Namespace, request: ExportRequest, spark: LazySpark) -> ExportSummary:
     from spark_jobs.export import run_export
     from spark_jobs.lake import open_lake
+    from spark_jobs.transform_cli import show_day
 
     store = open_store(request.store_url)
     try:
         lake = open_lake(args.lake, work_dir=args.work_dir)
-        return run_export(request, store, lake, spark, on_day=print_progress(request.dry_run))
+        return run_export(
+            request, store, lake, spark, on_day=print_progress(request.dry_run), on_transform=show_day
+        )
     finally:
         store.close()
 

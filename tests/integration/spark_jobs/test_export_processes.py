@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from spark_jobs.lake import open_lake
@@ -45,6 +46,9 @@ def test_scheduled_export_picks_up_new_reports_and_stops_on_sigterm(
     assert "stopping after the current run" in exporter.log()
     days = [day(2), day(1)]
     assert lake_counts(open_lake(lake_url), days) == store_counts(store_url, days) == {day(2): 400, day(1): 300}
+    silver = {d: pq.read_table(tmp_path / "lake" / "silver" / "locations" / f"dt={d}").num_rows for d in days}
+    assert silver == {day(2): 400, day(1): 300}, "each export rebuilds silver for the days it wrote"
+    assert list((tmp_path / "lake" / "gold" / "order_trips" / f"dt={day(1)}").glob("*.parquet"))
 
 
 @pytest.mark.slow

@@ -1,0 +1,1 @@
+"""The lake's silver and gold layers, computed with Spark from bronze, one UTC day at a time."""
