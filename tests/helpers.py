@@ -17,6 +17,7 @@ from typing import TypeVar
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import WindowedPublisher
+from deliverer.store import Store
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -65,6 +66,11 @@ def newest_per_order(reports: Iterable[LocationReport]) -> dict[str, LocationRep
         if cur is None or (r.timestamp, r.msg_id) > (cur.timestamp, cur.msg_id):
             newest[r.order_id] = r
     return newest
+
+
+def stored_ids(store: Store) -> list[str]:
+    """Every msg_id in the store's history, duplicates included (there must be none)."""
+    return [row[0] for row in store.scan(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))]
 
 
 def publish_all(

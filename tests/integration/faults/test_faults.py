@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,9 @@ from deliverer.local_broker import Mosquitto
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import WindowedPublisher
 from deliverer.store import open_store
-from deliverer.store.base import Store
-from tests.helpers import ServiceProcess, as_messages, make_reports, publish_all, wait_until
+from tests.helpers import ServiceProcess, as_messages, make_reports, publish_all, stored_ids, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def stored_ids(store: Store) -> list[str]:
-    return [row[0] for row in store.scan(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))]
 
 
 class TrackedStream(threading.Thread):

@@ -18,14 +18,9 @@ from tests.helpers import (
     make_reports,
     newest_per_order,
     publish_all,
+    stored_ids,
     wait_until,
 )
-
-
-def stored_ids(store: Store) -> list[str]:
-    from datetime import UTC, datetime
-
-    return [row[0] for row in store.scan(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))]
 
 
 def assert_last_locations_are_newest(store: Store, reports: list) -> None:
