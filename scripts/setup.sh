@@ -38,10 +38,14 @@ deliverer_setup_venv() {
         echo "==> creating .venv with $python" >&2
         "$python" -m venv "$root/.venv"
     fi
-    echo "==> installing the project into .venv${extras:+ (extras: $extras)}" >&2
-    "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -e "$root${extras:+[$extras]}" >&2
+    echo "==> installing the project into .venv${extras:+ (extras: $extras)}; log: .venv/install.log" >&2
+    if ! { "$root/.venv/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
+        "$root/.venv/bin/python" -m pip install --disable-pip-version-check -e "$root${extras:+[$extras]}"
+    } >"$root/.venv/install.log" 2>&1; then
+        tail -n 30 "$root/.venv/install.log" >&2
+        echo "error: installing the project failed (whole log: .venv/install.log)" >&2
+        return 1
+    fi
     echo "$(cksum < "$root/pyproject.toml" | cut -d' ' -f1) $extras" > "$root/.venv/.installed"
 }
 
