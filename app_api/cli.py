@@ -25,6 +25,10 @@ ENV_API_KEY = "DELIVERER_API_KEY"
 ENV_API_KEY_READS = "DELIVERER_API_KEY_READS"
 
 
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+"""``deliverer api`` without ``--workers``; the benchmarks serve with the same."""
+DEFAULT_THREADS = 8
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "api",
@@ -41,10 +45,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL),
                         help="broker [$DELIVERER_MQTT_URL]")
     parser.add_argument(
-        "--workers", type=int, default=int(env("DELIVERER_API_WORKERS", str(min(4, os.cpu_count() or 1)))),
+        "--workers", type=int, default=int(env("DELIVERER_API_WORKERS", str(DEFAULT_WORKERS))),
         help="worker processes, each with one MQTT connection and one store client [$DELIVERER_API_WORKERS]",
     )
-    parser.add_argument("--threads", type=int, default=int(env("DELIVERER_API_THREADS", "8")),
+    parser.add_argument("--threads", type=int, default=int(env("DELIVERER_API_THREADS", str(DEFAULT_THREADS))),
                         help="threads per worker [$DELIVERER_API_THREADS]")
     parser.add_argument(
         "--server", choices=("gunicorn", "flask"), default=env("DELIVERER_API_SERVER", "gunicorn"),

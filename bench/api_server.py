@@ -22,14 +22,10 @@ sys.path.insert(0, str(REPO))
 from baseline_routes import with_baselines  # noqa: E402
 
 from app_api.app import create_app  # noqa: E402
-from app_api.cli import app_config  # noqa: E402
+from app_api.cli import DEFAULT_THREADS, DEFAULT_WORKERS, app_config  # noqa: E402
 from app_api.metrics import enable_multiprocess  # noqa: E402
 from app_api.server import GunicornServer, gunicorn_options  # noqa: E402
 from deliverer.logs import configure_logging  # noqa: E402
-
-DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
-"""What ``deliverer api`` uses when ``--workers`` is not given."""
-DEFAULT_THREADS = 8
 
 
 def main() -> int:
