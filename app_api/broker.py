@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from app_api.errors import BrokerUnavailable
 from deliverer.contract import LocationReport
-from deliverer.publishing import PublishTimeout, WindowedPublisher
+from deliverer.publishing import PublishTimeout, WindowedPublisher, wait_acknowledged
 
 
 def publish_confirmed(
@@ -30,13 +30,9 @@ def publish_confirmed(
             for report in reports
         ]
         for info in infos:
-            info.wait_for_publish(_left(deadline))
-            if not info.is_published():
+            if not wait_acknowledged(info, _left(deadline)):
                 raise BrokerUnavailable(f"no acknowledgement within {ack_timeout:g} s")
     except PublishTimeout as exc:
-        raise BrokerUnavailable(str(exc)) from None
-    except (RuntimeError, ValueError) as exc:
-        # paho raises these when the connection dropped while the message was queued.
         raise BrokerUnavailable(str(exc)) from None
 
 

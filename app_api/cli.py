@@ -90,12 +90,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_flask(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
     from app_api.app import create_app
 
     app = create_app(app_config(args, metrics_dir=None))
     log.warning("the Flask dev server is for debugging; use --server gunicorn for real use")
-    log.info("API listening on http://%s:%d (flask dev server)", args.host, args.port)
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    server = make_server(args.host, args.port, app, threaded=True)  # binds here, so the log is true
+    log.info("API listening on http://%s:%d (flask dev server)", args.host, server.server_port)
+    server.serve_forever()
     return 0
 
 

@@ -24,6 +24,17 @@ class PublishTimeout(TimeoutError):
     pass
 
 
+def wait_acknowledged(info: mqtt.MQTTMessageInfo, timeout: float) -> bool:
+    """Wait until the broker has PUBACKed the message; False when ``timeout`` passed first.
+
+    paho's own ``wait_for_publish``/``is_published`` raise for a message queued while the
+    connection was down (its ``rc`` stays "not connected") even after paho resent it on reconnect
+    and the broker acknowledged it; the acknowledgement itself is the truth we need.
+    """
+    with info._condition:
+        return info._condition.wait_for(lambda: info._published, timeout)
+
+
 class WindowedPublisher:
     """One long-lived MQTT connection for publishing; thread-safe.
 

@@ -11,7 +11,7 @@ import pytest
 
 from deliverer.local_broker import Mosquitto
 from deliverer.mqtt import parse_mqtt_url
-from deliverer.publishing import WindowedPublisher
+from deliverer.publishing import WindowedPublisher, wait_acknowledged
 from deliverer.store import open_store
 from tests.helpers import ServiceProcess, as_messages, make_reports, publish_all, stored_ids, wait_until
 
@@ -36,7 +36,7 @@ class TrackedStream(threading.Thread):
         self.publisher.flush(120)
 
     def acked_ids(self) -> set[str]:
-        return {msg_id for msg_id, info in zip(self.ids, self.infos, strict=False) if info.is_published()}
+        return {msg_id for msg_id, info in zip(self.ids, self.infos, strict=False) if wait_acknowledged(info, 0)}
 
 
 def test_broker_restart_mid_stream_loses_no_acknowledged_report(
