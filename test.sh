@@ -2,6 +2,8 @@
 # The whole test suite on a fresh machine: installs what the tests need, then runs them.
 #   ./test.sh                 lint, types and every test (slow ones included)
 #   ./test.sh -m "not slow"   any pytest arguments are passed on
+# Tests run in $DELIVERER_TEST_WORKERS processes (default 2, one per test file at a time): most of
+# the suite waits on brokers, servers and Spark's start-up, which overlap well even on two cores.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
@@ -16,4 +18,4 @@ echo "==> mypy" >&2
 .venv/bin/mypy deliverer deliverer_cli subscriber publisher app_api spark_jobs
 echo "==> pytest" >&2
 export PYSPARK_PYTHON="$PWD/.venv/bin/python"
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n "${DELIVERER_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -19,19 +18,11 @@ from pyspark.sql import SparkSession
 
 from spark_jobs.lake import open_lake
 from spark_jobs.schemas import BRONZE_LOCATIONS
-from spark_jobs.session import SparkSettings, start_spark
 from spark_jobs.transforms.run import TransformSummary, transform_days
 from tests.integration.lake.known_lake import DAYS, write_bronze
 from tests.integration.spark_jobs.conftest import s3_endpoint
 
 __all__ = ["s3_endpoint"]
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    session = start_spark(SparkSettings(conf={"spark.sql.shuffle.partitions": "4"}))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="package")

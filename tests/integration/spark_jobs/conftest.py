@@ -1,7 +1,6 @@
-"""Fixtures for the lake jobs: one local Spark for the package, a moto S3 server, lakes and stores.
+"""Fixtures for the lake jobs: a moto S3 server, lakes and stores (Spark: tests/integration/conftest.py).
 
-Spark takes tens of seconds to start on two busy cores, so every in-process test shares one
-session. The 200,000-report SQLite store is built once and copied for each test that needs it.
+The 200,000-report SQLite store is built once and copied for each test that needs it.
 """
 
 from __future__ import annotations
@@ -17,12 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import pytest
-from pyspark.sql import SparkSession
 
 from deliverer.contract import LocationReport
 from deliverer.local_broker import free_port
 from deliverer.store import open_store
-from spark_jobs.session import SparkSettings, start_spark
 from tests.helpers import make_reports
 
 BASE_REPORTS = 200_000
@@ -49,13 +46,6 @@ def base_reports() -> list[LocationReport]:
     """200,000 reports spread evenly over the three whole UTC days before today."""
     step = BASE_DAYS * 86_400 / BASE_REPORTS
     return make_reports(BASE_REPORTS, 500, start=utc_midnight(BASE_DAYS), prefix="base", step_s=step)
-
-
-@pytest.fixture(scope="package")
-def spark() -> Iterator[SparkSession]:
-    session = start_spark(SparkSettings(conf={"spark.sql.shuffle.partitions": "4"}))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="package")
