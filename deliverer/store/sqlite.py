@@ -119,10 +119,13 @@ def _row(report: LocationReport) -> tuple[Any, ...]:
 
 
 def _report(row: sqlite3.Row | tuple[Any, ...]) -> LocationReport:
-    values = dict(zip(REPORT_COLUMNS, row, strict=True))
-    values["timestamp"] = _moment(values.pop("ts_ms"))
-    values["delivery_state"] = DeliveryState(values["delivery_state"])
-    return LocationReport.model_construct(**{k: v for k, v in values.items() if v is not None})
+    """A stored row (columns in ``REPORT_COLUMNS`` order) as a report; it was validated on the way in."""
+    msg_id, order_id, deliverer_id, state, ts_ms, latitude, longitude, speed_kmh, heading, accuracy_m, seq = row
+    return LocationReport.model_construct(
+        msg_id=msg_id, order_id=order_id, deliverer_id=deliverer_id, delivery_state=DeliveryState(state),
+        timestamp=_moment(ts_ms), latitude=latitude, longitude=longitude,
+        speed_kmh=speed_kmh, heading=heading, accuracy_m=accuracy_m, seq=seq,
+    )
 
 
 def _now_ms() -> int:

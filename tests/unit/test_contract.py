@@ -45,6 +45,20 @@ def test_timestamps_are_normalised_to_utc_milliseconds(stamp: str | int) -> None
     assert report.to_json_dict()["timestamp"] == "2026-03-01T10:00:00.250Z"
 
 
+@pytest.mark.parametrize(
+    "optional",
+    [{}, {"speed_kmh": 31.5, "heading": 270.0, "accuracy_m": 4.0, "seq": 9}, {"seq": 0, "speed_kmh": 0.0}],
+    ids=["required-only", "all-fields", "zero-valued"],
+)
+def test_the_wire_form_is_pydantics_json_form_with_optional_fields_left_out(optional: dict[str, object]) -> None:
+    report = validate_report(valid_report(**optional) | {"timestamp": "2026-03-01T10:00:00.250Z"})
+    expected = report.model_dump(mode="json", exclude_none=True) | {"timestamp": "2026-03-01T10:00:00.250Z"}
+    wire = report.to_json_dict()
+    assert wire == expected
+    assert type(wire["delivery_state"]) is str
+    assert validate_report(json.loads(report.to_json())) == report
+
+
 def test_derived_msg_id_is_stable_and_content_sensitive() -> None:
     one = validate_report(valid_report(msg_id=None) | {"timestamp": "2026-03-01T10:00:00Z"})
     same = validate_report(valid_report(msg_id=None) | {"timestamp": "2026-03-01T12:00:00+02:00"})
