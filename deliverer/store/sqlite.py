@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,9 +142,29 @@ class SQLiteStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Switch a new file to WAL and create the tables, however many processes open it at once.
+
+        Two processes opening a new store together (start.sh's subscriber and API, replicas) can
+        get "database is locked" from the switch to WAL at once, without SQLite waiting its busy
+        timeout: so the whole step is tried again until that timeout has passed.
+        """
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                self._conn().executescript(SCHEMA)
+                return
+            except StoreUnavailable as exc:  # the connection's own set-up, already explained
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            except sqlite3.Error as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
+            time.sleep(0.02)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -156,11 +177,15 @@ class SQLiteStore:
                     self.path, isolation_level=None, check_same_thread=False,
                     timeout=self._busy_timeout_ms / 1000,
                 )
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
+            try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 # FULL: a batch acknowledged to the broker survives a power cut, not only a crash.
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             except sqlite3.Error as exc:
+                conn.close()
                 raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
             self._local.conn = conn
             with self._lock:
