@@ -27,6 +27,7 @@ from deliverer.mqtt import MqttEndpoint, new_client
 from deliverer.settings import SUBSCRIBE_TOPIC
 from deliverer.store import Store
 from subscriber.batch import RawMessage, StoreWriter, sort_messages
+from subscriber.broker_watch import BrokerWatch
 from subscriber.metrics import SubscriberMetrics
 
 log = logging.getLogger("deliverer.subscriber")
@@ -85,6 +86,8 @@ class Subscriber:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._client.on_unsubscribe = self._on_unsubscribe
+        self.broker_watch = BrokerWatch(self.metrics.registry)
+        self.broker_watch.attach(self._client)
 
     # paho callbacks, all called from inside self._client.loop() on this thread
 
@@ -100,6 +103,7 @@ class Subscriber:
         self._reconnect_delay = RECONNECT_MIN_S
         if not self._leaving:
             client.subscribe(self.config.topic, qos=1)
+            self.broker_watch.subscribe(client)
         self.connected = True
         self.metrics.connected.set(1)
 
@@ -118,7 +122,9 @@ class Subscriber:
             self.metrics.received.inc()
             self.metrics.unacked.inc()
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
+        if self.broker_watch.handles(mid, reasons):
+            return
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription to %s: %s", self.config.topic, reasons)
         else:

@@ -289,11 +289,13 @@ def test_the_subscriber_service_stores_a_couriers_report_and_never_a_spoofed_one
     services: Callable[..., ServiceProcess],
     sqlite_url: str,
 ) -> None:
+    metrics_port = free_port()
     process = services(
         "subscribe", "--mqtt-url", container_broker.url("svc~subscriber"), "--store", sqlite_url,
-        "--client-id", "deploy-test-subscriber", "--metrics-port", str(free_port()), "--leave-on-exit",
+        "--client-id", "deploy-test-subscriber", "--metrics-port", str(metrics_port), "--leave-on-exit",
         name="subscriber",
     )
+    process.metrics_port = metrics_port
     process.wait_log("subscribed to")
     courier = login("d1")
     spoofed, own = report("d2", "store-spoofed"), report("d1", "store-own")
@@ -308,4 +310,10 @@ def test_the_subscriber_service_stores_a_couriers_report_and_never_a_spoofed_one
         assert (store.counts().locations, store.counts().rejected) == (1, 0)
     finally:
         store.close()
+    # The ACL lets it follow the broker's session counters (-1 until they arrive).
+    wait_until(
+        lambda: process.metric("deliverer_subscriber_broker_disconnected_sessions") >= 0, 20,
+        "the broker's count of disconnected sessions",
+    )
+    assert "does not let us read" not in process.log()
     assert process.terminate() == 0, process.log()

@@ -107,11 +107,27 @@ def test_replica_killed_and_restarted_with_its_id_strands_nothing(
     wait_until(lambda: store.counts().locations >= 5_000, 60, "5,000 stored before the kill")
     replicas["r2"].kill()
     stream.join(120)
+
+    # While r2 is away its share waits in its session, and the survivors say so.
+    survivor = replicas["r1"]
+    wait_until(
+        lambda: survivor.metric("deliverer_subscriber_broker_disconnected_sessions") == 1
+        and survivor.metric("deliverer_subscriber_broker_stored_messages") > 0,
+        30, "the survivors to report the killed replica's session and its stored backlog",
+    )
+    assert "keeps 1 persistent session(s) of disconnected clients" in survivor.log()
+    assert store.counts().locations < 30_000, "nothing was stranded: the visibility check proves nothing"
+
     restarted = subscriber("--batch-size", "200", client_id="r2")
     wait_until(lambda: store.counts().locations >= 30_000, 120, "all 30,000 stored")
     ids = stored_ids(store)
     assert len(ids) == len(set(ids)) == 30_000
     assert restarted.alive and "session present: True" in restarted.log()
+    wait_until(
+        lambda: survivor.metric("deliverer_subscriber_broker_disconnected_sessions") == 0, 30,
+        "the survivors to see the session back",
+    )
+    assert "no disconnected persistent sessions left" in survivor.log()
 
 
 def test_replica_scaled_down_with_sigterm_leaves_its_share_to_the_others(
