@@ -86,8 +86,8 @@ class Subscriber:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._client.on_unsubscribe = self._on_unsubscribe
-        self.broker_watch = BrokerWatch(self.metrics.registry)
-        self.broker_watch.attach(self._client)
+        self._broker_watch = BrokerWatch(self.metrics.registry)
+        self._broker_watch.attach(self._client)
 
     # paho callbacks, all called from inside self._client.loop() on this thread
 
@@ -103,7 +103,7 @@ class Subscriber:
         self._reconnect_delay = RECONNECT_MIN_S
         if not self._leaving:
             client.subscribe(self.config.topic, qos=1)
-            self.broker_watch.subscribe(client)
+            self._broker_watch.subscribe(client)
         self.connected = True
         self.metrics.connected.set(1)
 
@@ -123,7 +123,7 @@ class Subscriber:
             self.metrics.unacked.inc()
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
-        if self.broker_watch.handles(mid, reasons):
+        if self._broker_watch.handles(mid, reasons):
             return
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription to %s: %s", self.config.topic, reasons)
