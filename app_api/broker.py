@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from app_api.errors import BrokerUnavailable
 from deliverer.contract import LocationReport
-from deliverer.publishing import PublishTimeout, WindowedPublisher, wait_acknowledged
+from deliverer.publishing import PublishTimeout, WindowedPublisher
 
 
 def publish_confirmed(
@@ -25,13 +25,17 @@ def publish_confirmed(
         raise BrokerUnavailable(publisher.last_error or f"not connected to {publisher.endpoint}")
     deadline = time.monotonic() + ack_timeout
     try:
-        infos = [
+        deliveries = [
             publisher.publish(report.topic, report.to_json(), qos=1, timeout=_left(deadline))
             for report in reports
         ]
-        for info in infos:
-            if not wait_acknowledged(info, _left(deadline)):
+        for report, delivery in zip(reports, deliveries, strict=True):
+            if not delivery.wait(_left(deadline)):
                 raise BrokerUnavailable(f"no acknowledgement within {ack_timeout:g} s")
+            if delivery.refusal is not None:
+                raise BrokerUnavailable(
+                    f"the broker refused report {report.msg_id} on {report.topic}: {delivery.refusal}"
+                )
     except PublishTimeout as exc:
         raise BrokerUnavailable(str(exc)) from None
 

@@ -24,22 +24,39 @@ class PublishTimeout(TimeoutError):
     pass
 
 
-def wait_acknowledged(info: mqtt.MQTTMessageInfo, timeout: float) -> bool:
-    """Wait until the broker has PUBACKed the message; False when ``timeout`` passed first.
+class Delivery:
+    """One published message: paho's handle, and the broker's refusal when its PUBACK carried one."""
 
-    paho's own ``wait_for_publish``/``is_published`` raise for a message queued while the
-    connection was down (its ``rc`` stays "not connected") even after paho resent it on reconnect
-    and the broker acknowledged it; the acknowledgement itself is the truth we need.
-    """
-    with info._condition:
-        return info._condition.wait_for(lambda: info._published, timeout)
+    __slots__ = ("info", "refusal")
+
+    def __init__(self, info: mqtt.MQTTMessageInfo) -> None:
+        self.info = info
+        self.refusal: str | None = None
+        """The reason the broker gave for not taking the message (MQTT 5 only, e.g. "Not authorized")."""
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the broker's answer (for QoS 0: the write); False when ``timeout`` passed first.
+
+        paho's own ``wait_for_publish``/``is_published`` raise for a message queued while the
+        connection was down (its ``rc`` stays "not connected") even after paho resent it on
+        reconnect and the broker answered; the answer itself is what counts.
+        """
+        info = self.info
+        with info._condition:
+            return info._condition.wait_for(lambda: info._published, timeout)
+
+    @property
+    def accepted(self) -> bool:
+        """Answered, and not refused."""
+        return self.wait(0) and self.refusal is None
 
 
 class WindowedPublisher:
     """One long-lived MQTT connection for publishing; thread-safe.
 
     ``on_ack(latency_seconds)`` is called from paho's network thread for every acknowledged
-    message (for QoS 0: when written to the socket).
+    message (for QoS 0: when written to the socket). A message the broker refuses (an MQTT 5
+    PUBACK with a failure reason, e.g. an ACL) frees its slot and counts in ``refused``, not ``acked``.
     """
 
     def __init__(
@@ -56,11 +73,12 @@ class WindowedPublisher:
         self._on_ack = on_ack
         self._slots = threading.BoundedSemaphore(window)
         self._lock = threading.Lock()
-        self._sent_at: dict[int, float] = {}
-        self._acked_early: dict[int, float] = {}
+        self._in_flight: dict[int, tuple[float, Delivery]] = {}
+        self._answered_early: dict[int, tuple[float, str | None]] = {}
         self._outstanding = 0
         self._idle = threading.Condition(self._lock)
         self.acked = 0
+        self.refused = 0
         self.connected = threading.Event()
         self.last_error: str | None = None
         self._client = new_client(endpoint, client_id)
@@ -83,22 +101,29 @@ class WindowedPublisher:
         self.connected.clear()
         self.last_error = f"disconnected: {reason}"
 
-    def _handle_ack(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+    def _handle_ack(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        """paho calls this before it marks the message answered, so a waiter sees the refusal."""
         now = time.monotonic()
+        refusal = str(reason) if getattr(reason, "is_failure", False) else None
         with self._lock:
-            sent = self._sent_at.pop(mid, None)
-            if sent is None:
-                self._acked_early[mid] = now
+            entry = self._in_flight.pop(mid, None)
+            if entry is None:
+                self._answered_early[mid] = (now, refusal)
                 return
-            self._settle(now - sent)
+            sent, delivery = entry
+            self._settle(delivery, now - sent, refusal)
 
-    def _settle(self, latency: float) -> None:
-        """Called with the lock held, once per acknowledged message."""
-        self.acked += 1
+    def _settle(self, delivery: Delivery, latency: float, refusal: str | None) -> None:
+        """Called with the lock held, once per answered message."""
         self._outstanding -= 1
         self._slots.release()
         if self._outstanding == 0:
             self._idle.notify_all()
+        if refusal is not None:
+            delivery.refusal = refusal
+            self.refused += 1
+            return
+        self.acked += 1
         if self._on_ack is not None:
             self._on_ack(latency)
 
@@ -122,21 +147,23 @@ class WindowedPublisher:
         self._client.loop_start()
         return self
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float | None = None) -> mqtt.MQTTMessageInfo:
+    def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float | None = None) -> Delivery:
         """Queue one message, waiting for a free in-flight slot first."""
         if not self._slots.acquire(timeout=timeout):
             raise PublishTimeout(f"no free in-flight slot within {timeout} s ({self.window} unacknowledged)")
         sent = time.monotonic()
         with self._lock:
             self._outstanding += 1
-        info = self._client.publish(topic, payload, qos=qos)
+        delivery = Delivery(self._client.publish(topic, payload, qos=qos))
+        mid = delivery.info.mid
         with self._lock:
-            acked = self._acked_early.pop(info.mid, None)
-            if acked is not None:
-                self._settle(acked - sent)
+            early = self._answered_early.pop(mid, None)
+            if early is not None:
+                answered, refusal = early
+                self._settle(delivery, answered - sent, refusal)
             else:
-                self._sent_at[info.mid] = sent
-        return info
+                self._in_flight[mid] = (sent, delivery)
+        return delivery
 
     @property
     def outstanding(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -9,6 +10,8 @@ from deliverer.mqtt import MqttEndpoint
 from deliverer.publishing import PublishTimeout, WindowedPublisher
 from publisher.latency import LatencyHistogram
 from publisher.transport import TransportError
+
+log = logging.getLogger("deliverer.publisher")
 
 SLOT_POLL_S = 0.25
 """How often a send blocked on a full window looks at the stop flag."""
@@ -72,3 +75,8 @@ class MqttTransport:
 
     def close(self) -> None:
         self._publisher.close()
+        if self._publisher.refused:
+            log.warning(
+                "the broker refused %d reports (MQTT 5 PUBACK with a failure reason): they count as"
+                " failed; check what the MQTT user may write", self._publisher.refused,
+            )

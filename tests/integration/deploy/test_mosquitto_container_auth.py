@@ -25,8 +25,12 @@ from pathlib import Path
 
 import pytest
 
+from app_api.app import create_app
+from app_api.resources import close_resources
 from deliverer.contract import ID_PATTERN, DeliveryState, LocationReport, parse_report
 from deliverer.local_broker import BrokerError, Mosquitto, free_port, wait_for_port
+from deliverer.mqtt import parse_mqtt_url
+from deliverer.publishing import WindowedPublisher
 from deliverer.settings import SUBSCRIBE_TOPIC
 from deliverer.store import open_store
 from tests.helpers import REPO, ServiceProcess, wait_until
@@ -281,6 +285,36 @@ def test_the_healthcheck_account_reads_the_broker_uptime_and_nothing_else(login:
     probe = mqtt_service["healthcheck"]["test"][1].replace("$$", "$")
     assert "-u 'svc~healthcheck'" in probe and "-t '$SYS/broker/uptime'" in probe
     assert "MQTT_HEALTHCHECK_PASSWORD" in environment(mqtt_service)
+
+
+def test_a_refused_publish_is_a_refusal_not_an_acknowledgement(container_broker: ContainerBroker) -> None:
+    publisher = WindowedPublisher(parse_mqtt_url(container_broker.url("d1")), window=10).connect()
+    try:
+        spoofed = publisher.publish(report("d2", "refused-spoofed").topic, b"{}")
+        own = publisher.publish(report("d1", "refused-own").topic, b"{}")
+        assert publisher.flush(10)
+        assert spoofed.wait(0) and spoofed.refusal == "Not authorized" and not spoofed.accepted
+        assert own.accepted and own.refusal is None
+        assert (publisher.acked, publisher.refused, publisher.outstanding) == (1, 1, 0)
+    finally:
+        publisher.close()
+
+
+def test_the_api_answers_503_for_a_report_the_broker_refuses(
+    container_broker: ContainerBroker, sqlite_url: str
+) -> None:
+    # An API whose MQTT account may write only courier d1's topic, as a wrong ACL would leave it.
+    app = create_app({"STORE_URL": sqlite_url, "MQTT_URL": container_broker.url("d1")})
+    client = app.test_client()
+    try:
+        refused = client.post("/v1/locations", json=report("d2", "api-refused").to_json_dict())
+        assert refused.status_code == 503, refused.get_data(as_text=True)
+        assert refused.get_json()["error"] == "broker_unavailable"
+        assert "refused report api-refused-d2" in refused.get_json()["message"]
+        accepted = client.post("/v1/locations", json=report("d1", "api-accepted").to_json_dict())
+        assert accepted.status_code == 202, accepted.get_data(as_text=True)
+    finally:
+        close_resources(app)
 
 
 def test_the_subscriber_service_stores_a_couriers_report_and_never_a_spoofed_one(

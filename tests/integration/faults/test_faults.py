@@ -11,7 +11,7 @@ import pytest
 
 from deliverer.local_broker import Mosquitto
 from deliverer.mqtt import parse_mqtt_url
-from deliverer.publishing import WindowedPublisher, wait_acknowledged
+from deliverer.publishing import Delivery, WindowedPublisher
 from deliverer.store import open_store
 from tests.helpers import ServiceProcess, as_messages, make_reports, publish_all, stored_ids, wait_until
 
@@ -25,18 +25,18 @@ class TrackedStream(threading.Thread):
         super().__init__(daemon=True)
         self.messages, self.ids = messages, ids
         self.publisher = WindowedPublisher(parse_mqtt_url(mqtt_url), window=500)
-        self.infos: list = []
+        self.deliveries: list[Delivery] = []
         self.sent = 0
 
     def run(self) -> None:
         self.publisher.connect()
         for topic, payload in self.messages:
-            self.infos.append(self.publisher.publish(topic, payload, qos=1, timeout=120))
+            self.deliveries.append(self.publisher.publish(topic, payload, qos=1, timeout=120))
             self.sent += 1
         self.publisher.flush(120)
 
     def acked_ids(self) -> set[str]:
-        return {msg_id for msg_id, info in zip(self.ids, self.infos, strict=False) if wait_acknowledged(info, 0)}
+        return {msg_id for msg_id, delivery in zip(self.ids, self.deliveries, strict=False) if delivery.accepted}
 
 
 def test_broker_restart_mid_stream_loses_no_acknowledged_report(
