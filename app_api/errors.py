@@ -44,7 +44,7 @@ class ApiError(Exception):
 
 
 class BrokerUnavailable(Exception):
-    """The MQTT broker is unreachable or did not acknowledge in time."""
+    """The MQTT broker is unreachable, did not acknowledge in time, or refused a report."""
 
 
 def error_response(
@@ -89,8 +89,8 @@ def _broker_unavailable(exc: BrokerUnavailable) -> Response:
     log.warning("broker unavailable: %s", exc)
     return error_response(
         503, "broker_unavailable",
-        f"the MQTT broker is unavailable ({exc}); nothing was accepted, retry later"
-        " (retrying is safe: msg_ids make reports idempotent)",
+        f"the MQTT broker did not take the reports ({exc}); the request was not accepted as a whole,"
+        " retry it (retrying is safe: msg_ids make reports idempotent)",
     )
 
 
