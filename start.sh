@@ -147,11 +147,13 @@ if ! pid_alive api && port_open "$API_PORT"; then
 fi
 
 MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
-TOPIC='$share/ingest/deliverers/+/location'
+# One subscriber here, on the plain topic filter: Mosquitto restores a plain subscription of a
+# persistent session after a broker restart, but not a shared one ($share/...), which would drop
+# what couriers publish until the subscriber has subscribed again.
+TOPIC='deliverers/+/location'
 if [ "$BROKER_KIND" = amqtt ]; then
     say "Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1, one subscriber)"
     MQTT_URL="$MQTT_URL?protocol=3.1.1"
-    TOPIC='deliverers/+/location'
 fi
 
 start_service broker "$DELIVERER" broker --port "$MQTT_PORT" --data-dir var/mosquitto

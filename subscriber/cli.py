@@ -15,6 +15,7 @@ from deliverer.settings import (
     DEFAULT_STORE_URL,
     ENV_MQTT_URL,
     ENV_STORE_URL,
+    PLAIN_TOPIC,
     SUBSCRIBE_TOPIC,
     env,
 )
@@ -40,8 +41,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--topic", default=env("DELIVERER_SUBSCRIBE_TOPIC", SUBSCRIBE_TOPIC),
-        help="topic filter; the plain 'deliverers/+/location' for brokers without shared subscriptions"
-        " [$DELIVERER_SUBSCRIBE_TOPIC]",
+        help=f"topic filter: the shared subscription splits the stream between replicas; a single"
+        f" subscriber should use the plain '{PLAIN_TOPIC}', which Mosquitto keeps across its restarts"
+        " (it forgets shared ones) and brokers without shared subscriptions need [$DELIVERER_SUBSCRIBE_TOPIC]",
     )
     parser.add_argument(
         "--client-id", default=env("DELIVERER_CLIENT_ID", f"deliverer-subscriber-{socket.gethostname()}"),

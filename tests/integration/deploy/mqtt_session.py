@@ -7,6 +7,8 @@ import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from deliverer.mqtt import new_client, parse_mqtt_url
@@ -17,10 +19,13 @@ ANSWER_TIMEOUT_S = 10
 class MqttSession:
     """Connect with ``open()``; every call waits for the broker's answer, never longer than 10 s."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client_id: str = "", session_expiry: int = 0) -> None:
+        """``session_expiry`` > 0: a persistent MQTT 5 session that resumes under ``client_id``."""
         self.endpoint = parse_mqtt_url(url)
-        self.client = new_client(self.endpoint)
+        self.client = new_client(self.endpoint, client_id)
+        self.session_expiry = session_expiry
         self.connack: ReasonCode | None = None
+        self.session_present = False
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._answered = threading.Condition()
         self._pubacks: dict[int, ReasonCode] = {}
@@ -30,10 +35,11 @@ class MqttSession:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = lambda _c, _u, message: self.messages.put(message)
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any) -> None:
         if reason.is_failure:
             client.disconnect()  # refused: stop here rather than retry in the background
         with self._answered:
+            self.session_present = flags.session_present
             self.connack = reason
             self._answered.notify_all()
 
@@ -55,7 +61,12 @@ class MqttSession:
 
     def open(self) -> ReasonCode:
         """Connect and return the CONNACK reason code (a failure when the broker refused us)."""
-        self.client.connect(self.endpoint.host, self.endpoint.port)
+        if self.session_expiry:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry
+            self.client.connect(self.endpoint.host, self.endpoint.port, clean_start=False, properties=props)
+        else:
+            self.client.connect(self.endpoint.host, self.endpoint.port)
         self.client.loop_start()
         with self._answered:
             if not self._answered.wait_for(lambda: self.connack is not None, ANSWER_TIMEOUT_S):

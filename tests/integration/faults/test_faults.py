@@ -12,6 +12,7 @@ import pytest
 from deliverer.local_broker import Mosquitto
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import Delivery, WindowedPublisher
+from deliverer.settings import PLAIN_TOPIC
 from deliverer.store import open_store
 from tests.helpers import ServiceProcess, as_messages, make_reports, publish_all, stored_ids, wait_until
 
@@ -43,7 +44,9 @@ def test_broker_restart_mid_stream_loses_no_acknowledged_report(
     broker: Mosquitto, sqlite_url: str, subscriber: Callable[..., ServiceProcess]
 ) -> None:
     reports = make_reports(50_000, orders=500)
-    sub = subscriber()
+    # The plain filter: Mosquitto does not restore shared subscriptions after a restart (see
+    # tests/integration/subscriber/test_broker_restart_subscriptions.py).
+    sub = subscriber("--topic", PLAIN_TOPIC)
     store = open_store(sqlite_url)
     stream = TrackedStream(broker.url, as_messages(reports), [r.msg_id for r in reports])
     stream.start()
