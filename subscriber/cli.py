@@ -41,7 +41,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--topic", default=env("DELIVERER_SUBSCRIBE_TOPIC", SUBSCRIBE_TOPIC),
-        help=f"topic filter: the shared subscription splits the stream between replicas; a single"
+        help="topic filter: the shared subscription splits the stream between replicas; a single"
         f" subscriber should use the plain '{PLAIN_TOPIC}', which Mosquitto keeps across its restarts"
         " (it forgets shared ones) and brokers without shared subscriptions need [$DELIVERER_SUBSCRIBE_TOPIC]",
     )
