@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from deliverer.store import StoreUnavailable
+from deliverer.store import StoreMissing, StoreUnavailable
 
 log = logging.getLogger("deliverer.api")
 
@@ -82,6 +82,10 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _store_unavailable(exc: StoreUnavailable) -> Response:
     log.warning("store unavailable: %s", exc)
+    if isinstance(exc, StoreMissing):
+        return error_response(
+            503, "store_unavailable", "the location store does not exist yet (the subscriber creates it); retry later"
+        )
     return error_response(503, "store_unavailable", "the location store is unavailable; retry later")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app_api.auth import require_key_for_writes
 from app_api.broker import publish_confirmed
@@ -31,7 +32,7 @@ def post_deliverer_location() -> tuple[Response, int]:
     """The original system's route; its clients sent the object double-encoded as a JSON string."""
     body = _read_json()
     if isinstance(body, str):
-        body = _decode(body.encode(), "the JSON string's content")
+        body = _decode(body, "the JSON string's content")
     return _accept(body)
 
 
@@ -41,17 +42,35 @@ def _read_json() -> Any:
             415, "unsupported_media_type",
             f"send the reports as Content-Type: application/json, not {request.mimetype or 'nothing'!r}",
         )
-    return _decode(request.get_data(cache=False), "the request body")
+    return _decode(_body(), "the request body")
+
+
+def _body() -> bytes:
+    """The request body, refused whole when over the limit, also when it comes chunked.
+
+    Werkzeug stops reading a chunked body (no Content-Length) at ``MAX_CONTENT_LENGTH`` without
+    an error, which would accept its first part, so such a body is read here to one byte past
+    the limit.
+    """
+    if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    body: bytes = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-def _decode(payload: bytes, what: str) -> Any:
+def _decode(payload: bytes | str, what: str) -> Any:
     try:
         return decode_json(payload)
     except Rejection as exc:
+        if exc.reason is not Reason.NOT_JSON:
+            raise ApiError(400, exc.reason.value, f"{what}: {exc.message}") from None
         detail = exc.message.removeprefix("payload is not valid JSON: ")
         raise ApiError(400, "malformed_json", f"{what} is not valid JSON: {detail}") from None
 

@@ -75,7 +75,8 @@ class WorkerResources:
             self._forget_if_forked()
             if self._store is None:
                 try:
-                    self._store = open_store(self.settings.store_url)
+                    # The API only reads: the subscriber creates the store, the API never does.
+                    self._store = open_store(self.settings.store_url, create=False)
                 except OSError as exc:  # e.g. the SQLite file's folder cannot be created
                     raise StoreUnavailable(f"cannot open the store: {exc}") from exc
             return self._store

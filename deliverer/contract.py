@@ -63,6 +63,8 @@ class Reason(StrEnum):
     INVALID_TIMESTAMP = "invalid_timestamp"
     TIMESTAMP_IN_FUTURE = "timestamp_in_future"
     TOPIC_MISMATCH = "topic_mismatch"
+    TOO_DEEP = "too_deep"
+    INVALID_TEXT = "invalid_text"
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,11 @@ class Rejection(Exception):
                 for p in self.problems
             ],
         }
+
+
+def _echo(text: str, limit: int = 64) -> str:
+    """A client's text, cut short and made safe to repeat in a message (lone surrogates escaped)."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _identifier(value: Any) -> str:
@@ -134,15 +141,19 @@ def _timestamp(value: Any) -> datetime:
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value)
-        except ValueError:
+        except (ValueError, UnicodeError):
             raise PydanticCustomError(
-                "invalid_timestamp", "is not an RFC 3339 timestamp: '{value}'", {"value": value[:64]}
+                "invalid_timestamp", "is not an RFC 3339 timestamp: '{value}'", {"value": _echo(value)}
             ) from None
         if moment.tzinfo is None:
             raise PydanticCustomError("invalid_timestamp", "must carry a UTC offset, e.g. 'Z'")
     else:
         raise PydanticCustomError("invalid_type", "must be an RFC 3339 string or epoch milliseconds")
-    moment = moment.astimezone(UTC)
+    try:
+        # An offset can push a moment at either end of the calendar outside what datetime holds.
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("invalid_timestamp", "is outside the years 1 to 9999 once moved to UTC") from None
     ms = int(moment.timestamp() * 1000)
     if ms < MIN_TIMESTAMP_MS:
         raise PydanticCustomError("invalid_timestamp", "is before the year 2000")
@@ -187,7 +198,7 @@ class LocationReport(BaseModel):
             raise PydanticCustomError(
                 "unknown_state",
                 "unknown state '{value}'; expected one of {known}",
-                {"value": value[:32], "known": ", ".join(s.value for s in DeliveryState)},
+                {"value": _echo(value, 32), "known": ", ".join(s.value for s in DeliveryState)},
             )
         return value
 
@@ -278,9 +289,9 @@ def validate_report(data: Any) -> LocationReport:
     except ValidationError as exc:
         problems = [
             FieldProblem(
-                field=".".join(str(part) for part in err["loc"]) or "report",
+                field=_echo(".".join(str(part) for part in err["loc"]) or "report"),
                 reason=_reason_of(err["type"]),
-                message=err["msg"].removeprefix("Value error, "),
+                message=_echo(err["msg"].removeprefix("Value error, "), 500),
             )
             for err in exc.errors(include_url=False)
         ]
@@ -293,12 +304,73 @@ def _no_constants(token: str) -> Any:
     raise ValueError(f"{token} is not a number JSON allows")
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+"""A surrogate, escaped (``\\ud800``) or raw (which ``json.loads`` lets through from bytes): only
+then can decoded text hold one that stands alone."""
+
+
+MAX_NESTING = 32
+"""Deepest nesting of arrays and objects decoded. A report is one level deep; without a bound of
+its own, how deep a payload may nest would depend on the caller's stack (Python's recursion
+limit), so the same message could be refused in one process and decoded in another."""
+_BRACKETS_AND_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def _nesting(raw: bytes) -> int:
+    """How deep ``raw`` nests, counting brackets outside strings."""
+    depth = deepest = 0
+    for token in _BRACKETS_AND_STRINGS.finditer(raw):
+        char = token.group()[:1]
+        if char in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in b"]}":
+            depth -= 1
+    return deepest
+
+
 def decode_json(payload: bytes | str) -> Any:
-    """Strict JSON: NaN and Infinity are refused, as RFC 8259 says."""
+    """Strict JSON: NaN and Infinity are refused, as RFC 8259 says, and so is text that is not Unicode.
+
+    A lone half of a UTF-16 surrogate pair decodes to a Python string that cannot be encoded
+    again, so no store, log or response could hold it: such a payload is refused here.
+    """
+    if isinstance(payload, str):
+        try:
+            raw = payload.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejection(Reason.INVALID_TEXT, "text holds half of a UTF-16 surrogate pair") from None
+    else:
+        raw = payload
+    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _nesting(raw) > MAX_NESTING:
+        raise Rejection(Reason.TOO_DEEP, f"payload nests arrays or objects more than {MAX_NESTING} levels deep")
     try:
-        return json.loads(payload, parse_constant=_no_constants)
+        value = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        raise Rejection(Reason.TOO_DEEP, "payload nests arrays or objects too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejection(Reason.NOT_JSON, f"payload is not valid JSON: {exc}") from None
+        raise Rejection(Reason.NOT_JSON, f"payload is not valid JSON: {_echo(str(exc), 200)}") from None
+    if _SURROGATE.search(raw):
+        _refuse_lone_surrogates(value)
+    return value
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Rejection(
+                    Reason.INVALID_TEXT, f"text {_echo(item, 32)!r} holds half of a UTF-16 surrogate pair"
+                ) from None
 
 
 def parse_report(payload: bytes, topic: str | None = None) -> LocationReport:

@@ -22,6 +22,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from deliverer.mqtt import MqttEndpoint, new_client
 from deliverer.settings import SUBSCRIBE_TOPIC
@@ -29,6 +30,7 @@ from deliverer.store import Store
 from subscriber.batch import RawMessage, StoreWriter, sort_messages
 from subscriber.broker_watch import BrokerWatch
 from subscriber.metrics import SubscriberMetrics
+from subscriber.poison import plan_attempts
 
 log = logging.getLogger("deliverer.subscriber")
 
@@ -67,10 +69,13 @@ class Subscriber:
     def __init__(self, config: SubscriberConfig, store: Store, metrics: SubscriberMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or SubscriberMetrics()
+        self.store = store
         self.writer = StoreWriter(store, self.metrics)
         self.totals = Totals()
         self.connected = False
         self._pending: list[mqtt.MQTTMessage] = []
+        self._held = 0
+        """Messages received on the current connection and not yet acknowledged."""
         self._generation = 0
         self._accepting = True
         self._leaving = False
@@ -102,7 +107,11 @@ class Subscriber:
         self._generation += 1
         self._reconnect_delay = RECONNECT_MIN_S
         if not self._leaving:
-            client.subscribe(self.config.topic, qos=1)
+            if self.config.endpoint.is_v5:
+                # Retained copies only with a new subscription, not each time the session resumes.
+                client.subscribe(self.config.topic, options=SubscribeOptions(qos=1, retainHandling=1))
+            else:
+                client.subscribe(self.config.topic, qos=1)
             self._broker_watch.subscribe(client)
         self.connected = True
         self.metrics.connected.set(1)
@@ -110,9 +119,10 @@ class Subscriber:
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         was_connected, self.connected = self.connected, False
         self.metrics.connected.set(0)
-        # Unacknowledged messages come back from the session, under new packet ids.
-        self.metrics.unacked.dec(len(self._pending))
+        # Unacknowledged messages, those being written included, come back from the session
+        # under new packet ids: none is held on the next connection until it arrives again.
         self._pending.clear()
+        self._set_held(0)
         if was_connected and not self._closing:
             log.warning("disconnected from %s (%s); reconnecting with backoff", self.config.endpoint, reason)
 
@@ -120,7 +130,13 @@ class Subscriber:
         if self._accepting:
             self._pending.append(message)
             self.metrics.received.inc()
-            self.metrics.unacked.inc()
+            self._set_held(self._held + 1)
+
+    def _set_held(self, held: int) -> None:
+        self._held = held
+        self.metrics.unacked.set(held)
+        if held > self.metrics.peak_unacked:
+            self.metrics.peak_unacked = held
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
         if self._broker_watch.handles(mid, reasons):
@@ -217,26 +233,67 @@ class Subscriber:
         return batch
 
     def _process(self, messages: list[mqtt.MQTTMessage], give_up: threading.Event) -> bool:
+        """Store a batch and acknowledge it; False when ``give_up`` was set during a store outage.
+
+        Messages the broker sends again may be what stopped this subscriber before: their
+        attempts are counted in the store first (see :mod:`subscriber.poison`).
+        """
         generation = self._generation
-        sorted_batch = sort_messages([RawMessage(m.topic, bytes(m.payload)) for m in messages])
+        raws = [_raw_message(m) for m in messages]
+        suspects = list(dict.fromkeys(r.key for r in raws if r.redelivered))
+        attempts: dict[str, int] = {}
+        if suspects and not self.writer.call(
+            lambda: attempts.update(self.store.delivery_attempts(suspects)), give_up, self._pump_for
+        ):
+            return False
+        plan = plan_attempts(raws, attempts)
+        if not self._handle([*plan.together, *plan.poisoned], plan.poisoned, messages, raws, generation, give_up):
+            return False
+        return all(self._handle([index], [], messages, raws, generation, give_up) for index in plan.alone)
+
+    def _handle(
+        self,
+        indices: list[int],
+        poisoned: list[int],
+        messages: list[mqtt.MQTTMessage],
+        raws: list[RawMessage],
+        generation: int,
+        give_up: threading.Event,
+    ) -> bool:
+        if not indices:
+            return True
+        group = [raws[i] for i in indices if i not in poisoned]
+        # A poisoned key keeps its count: a retained copy sent again is dead-lettered at once.
+        attempted = list(dict.fromkeys(r.key for r in group if r.redelivered))
+        store = self.store
+        if attempted and not self.writer.call(
+            lambda: store.record_delivery_attempts(attempted), give_up, self._pump_for
+        ):
+            return False
+        sorted_batch = sort_messages(group, [raws[i] for i in poisoned])
         result = self.writer.write(sorted_batch, give_up, self._pump_for)
         if result is None:
             return False
+        if attempted and not self.writer.call(
+            lambda: store.forget_delivery_attempts(attempted), give_up, self._pump_for
+        ):
+            return False
         m = self.metrics
         if generation == self._generation and self.connected:
-            for message in messages:
-                if message.qos > 0:
-                    self._client.ack(message.mid, message.qos)
-            m.unacked.dec(len(messages))
+            for index in indices:
+                if messages[index].qos > 0:
+                    self._client.ack(messages[index].mid, messages[index].qos)
+            self._set_held(max(0, self._held - len(indices)))
         totals = self.totals
-        totals.received += len(messages)
+        totals.received += len(indices)
         totals.stored += result.inserted
         totals.duplicates += result.duplicates
         totals.rejected += result.rejected
         totals.batches += 1
-        m.batch_size.observe(len(messages))
+        m.batch_size.observe(len(indices))
         m.stored.inc(result.inserted)
         m.duplicates.inc(result.duplicates)
+        m.poisoned.inc(len(poisoned))
         return True
 
     def _shut_down(self) -> int:
@@ -305,3 +362,11 @@ class Subscriber:
             t.received, t.batches, t.received / t.batches, t.stored, t.duplicates, t.rejected,
             f" {dict(self.writer.rejected_by_reason)}" if t.rejected else "",
         )
+
+
+def _raw_message(message: mqtt.MQTTMessage) -> RawMessage:
+    try:
+        topic = message.topic
+    except UnicodeDecodeError:  # brokers check topics are UTF-8; this one did not
+        topic = "<topic is not UTF-8>"
+    return RawMessage(topic, bytes(message.payload), redelivered=bool(message.dup or message.retain))

@@ -35,9 +35,23 @@ class SubscriberMetrics:
         self.unacked = Gauge(
             "deliverer_subscriber_unacked", "Messages received and not yet acknowledged", registry=r
         )
+        self.dropped = Counter(
+            "deliverer_subscriber_dropped",
+            "Messages the store refused even as a dead letter (logged with the error)", registry=r,
+        )
+        self.poisoned = Counter(
+            "deliverer_subscriber_poisoned",
+            "Messages dead-lettered unread after too many redeliveries", registry=r,
+        )
         self.store_failures = Counter(
             "deliverer_subscriber_store_failures", "Failed store write attempts", registry=r
         )
+        self.peak_unacked = 0
+        Gauge(
+            "deliverer_subscriber_unacked_peak",
+            "Most messages ever held unacknowledged at once: the broker's Receive Maximum bounds it",
+            registry=r,
+        ).set_function(lambda: self.peak_unacked)
         self.connected = Gauge("deliverer_subscriber_connected", "1 while connected to the broker", registry=r)
         self._last_write = time.monotonic()
         Gauge(

@@ -29,8 +29,10 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """Start ``deliverer`` subcommands as processes; all are stopped at the end of the test."""
     started: list[ServiceProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, name: str = "service") -> ServiceProcess:
-        proc = ServiceProcess(list(args), tmp_path / f"{name}-{next(_ids)}.log", env).start()
+    def start(
+        *args: str, env: dict[str, str] | None = None, name: str = "service", module: str = "deliverer_cli.main"
+    ) -> ServiceProcess:
+        proc = ServiceProcess(list(args), tmp_path / f"{name}-{next(_ids)}.log", env, module=module).start()
         started.append(proc)
         return proc
 

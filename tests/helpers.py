@@ -100,6 +100,8 @@ class ServiceProcess:
     env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
     metrics_port: int | None = None
+    module: str = "deliverer_cli.main"
+    """What ``python -m`` runs: the console script, or a test's wrapper around it."""
 
     def metric(self, name: str) -> float:
         """The current value of one sample on the process's /metrics page (0 when absent)."""
@@ -114,7 +116,7 @@ class ServiceProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "deliverer_cli.main", *self.args],
+                [sys.executable, "-m", self.module, *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
             )
         return self

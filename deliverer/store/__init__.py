@@ -10,6 +10,7 @@ from deliverer.store.base import (
     InsertResult,
     RejectedReport,
     Store,
+    StoreMissing,
     StoreUnavailable,
 )
 
@@ -19,13 +20,18 @@ __all__ = [
     "InsertResult",
     "RejectedReport",
     "Store",
+    "StoreMissing",
     "StoreUnavailable",
     "open_store",
 ]
 
 
-def open_store(url: str) -> Store:
-    """Open the store a URL names; ``sqlite:///relative.db`` and ``sqlite:////abs/path.db`` both work."""
+def open_store(url: str, create: bool = True) -> Store:
+    """Open the store a URL names; ``sqlite:///relative.db`` and ``sqlite:////abs/path.db`` both work.
+
+    ``create=False`` is for commands that only read: a SQLite file that does not exist raises
+    :class:`StoreMissing` instead of becoming a new, empty store.
+    """
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from deliverer.store.sqlite import SQLiteStore
@@ -33,7 +39,7 @@ def open_store(url: str) -> Store:
         path = url.removeprefix("sqlite://").removeprefix("/")
         if not path:
             raise ValueError("a SQLite store URL needs a path, e.g. sqlite:///var/deliverer.db")
-        return SQLiteStore(path)
+        return SQLiteStore(path, create=create)
     if scheme in ("mongodb", "mongodb+srv"):
         from deliverer.store.mongo import MongoStore
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deliverer.contract import LocationReport
@@ -14,8 +14,17 @@ MAX_HISTORY_LIMIT = 10_000
 REJECTED_PAYLOAD_KEEP_BYTES = 4096
 
 
+DEFAULT_REJECTED_MAX_AGE = timedelta(days=7)
+DEFAULT_REJECTED_MAX_COUNT = 100_000
+"""Dead letters kept: a week, and at most this many (each holds up to 4 KiB of payload)."""
+
+
 class StoreUnavailable(Exception):
     """The store cannot be reached or written right now; the caller should retry later."""
+
+
+class StoreMissing(StoreUnavailable):
+    """A command that only reads was pointed at a store that does not exist (it is not created)."""
 
 
 @dataclass(frozen=True)
@@ -32,17 +41,28 @@ class RejectedReport:
     message: str
     payload: bytes
     payload_size: int
+    id: str = ""
+    """Given by the store; empty until stored."""
 
     @classmethod
     def of(cls, received_at: datetime, topic: str, reason: str, message: str, payload: bytes) -> RejectedReport:
         return cls(
             received_at=received_at,
-            topic=topic,
-            reason=reason,
-            message=message[:1000],
+            topic=_storable(topic, 1000),
+            reason=_storable(reason, 100),
+            message=_storable(message, 1000),
             payload=payload[:REJECTED_PAYLOAD_KEEP_BYTES],
             payload_size=len(payload),
         )
+
+    @property
+    def truncated(self) -> bool:
+        return self.payload_size > len(self.payload)
+
+
+def _storable(text: str, limit: int) -> str:
+    """Text any store can hold: cut short, and a lone surrogate (which no encoder takes) escaped."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -114,8 +134,33 @@ class Store(Protocol):
         """Reports of an order with since <= timestamp < until, oldest first."""
         ...
 
-    def rejected(self, limit: int = 100) -> list[RejectedReport]:
-        """Newest dead letters first."""
+    def rejected(
+        self, limit: int = 100, reason: str | None = None, since: datetime | None = None
+    ) -> list[RejectedReport]:
+        """Newest dead letters first, optionally of one reason and received at or after ``since``."""
+        ...
+
+    def rejected_entry(self, entry_id: str) -> RejectedReport | None: ...
+
+    def delete_rejected(self, entry_ids: Sequence[str]) -> int:
+        """Remove dead letters (replayed ones); returns how many existed."""
+        ...
+
+    def trim_rejected(self, older_than: datetime, keep_newest: int) -> int:
+        """Bound the dead letters: drop those received before ``older_than`` and all but the newest
+        ``keep_newest``; delivery attempts last recorded before ``older_than`` go too."""
+        ...
+
+    def delivery_attempts(self, keys: Sequence[str]) -> dict[str, int]:
+        """How often each message key was recorded as being handled (absent keys: never)."""
+        ...
+
+    def record_delivery_attempts(self, keys: Sequence[str]) -> None:
+        """Count one more attempt at each key, durably, before the messages are handled."""
+        ...
+
+    def forget_delivery_attempts(self, keys: Sequence[str]) -> None:
+        """The messages were handled: their attempts no longer matter."""
         ...
 
     def counts(self) -> Counts: ...

@@ -13,8 +13,10 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from bson.binary import Binary
-from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, UpdateOne
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, MongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from deliverer.contract import DeliveryState, LocationReport
@@ -55,6 +57,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("received_at", DESCENDING)], name="received_at"),
         IndexModel([("reason", ASCENDING)], name="reason"),
     ],
+    "delivery_attempts": [IndexModel([("last_at", ASCENDING)], name="last_at")],
 }
 """The indexes the store creates; ``mongodb/init/01-indexes.js`` must declare the same ones."""
 
@@ -82,6 +85,18 @@ def _older_than(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _rejected_entry(doc: dict[str, Any]) -> RejectedReport:
+    return RejectedReport(
+        received_at=doc["received_at"],
+        topic=doc["topic"],
+        reason=doc["reason"],
+        message=doc["message"],
+        payload=bytes(doc["payload"]),
+        payload_size=doc["payload_size"],
+        id=str(doc["_id"]),
+    )
+
+
 class MongoStore:
     def __init__(self, url: str, server_selection_timeout_ms: int = 5000) -> None:
         self.url = url
@@ -92,6 +107,7 @@ class MongoStore:
         self._locations = db["locations"]
         self._last = db["last_locations"]
         self._rejected = db["rejected"]
+        self._attempts = db["delivery_attempts"]
         self._guard(self.ensure_indexes)
 
     def __repr__(self) -> str:
@@ -200,19 +216,63 @@ class MongoStore:
         )
         return [_report(doc) for doc in self._guard(list, cursor)]
 
-    def rejected(self, limit: int = 100) -> list[RejectedReport]:
-        cursor = self._rejected.find({}, {"_id": False}).sort("received_at", DESCENDING).limit(limit)
-        return [
-            RejectedReport(
-                received_at=d["received_at"],
-                topic=d["topic"],
-                reason=d["reason"],
-                message=d["message"],
-                payload=bytes(d["payload"]),
-                payload_size=d["payload_size"],
+    def rejected(
+        self, limit: int = 100, reason: str | None = None, since: datetime | None = None
+    ) -> list[RejectedReport]:
+        if limit <= 0:
+            return []
+        query: dict[str, Any] = {}
+        if reason is not None:
+            query["reason"] = reason
+        if since is not None:
+            query["received_at"] = {"$gte": since}
+        cursor = self._rejected.find(query).sort([("received_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_rejected_entry(d) for d in self._guard(list, cursor)]
+
+    def rejected_entry(self, entry_id: str) -> RejectedReport | None:
+        try:
+            key = ObjectId(entry_id)
+        except (InvalidId, TypeError):
+            return None
+        doc = self._guard(self._rejected.find_one, {"_id": key})
+        return _rejected_entry(doc) if doc else None
+
+    def delete_rejected(self, entry_ids: Sequence[str]) -> int:
+        keys = [ObjectId(i) for i in entry_ids if ObjectId.is_valid(i)]
+        if not keys:
+            return 0
+        return int(self._guard(self._rejected.delete_many, {"_id": {"$in": keys}}).deleted_count)
+
+    def trim_rejected(self, older_than: datetime, keep_newest: int) -> int:
+        trimmed = int(self._guard(self._rejected.delete_many, {"received_at": {"$lt": older_than}}).deleted_count)
+        newest_first = [("received_at", DESCENDING), ("_id", DESCENDING)]
+        cursor = self._rejected.find({}, {"received_at": True}).sort(newest_first).skip(max(0, keep_newest)).limit(1)
+        first_dropped = self._guard(list, cursor)
+        if first_dropped:
+            at, key = first_dropped[0]["received_at"], first_dropped[0]["_id"]
+            beyond = {"$or": [{"received_at": {"$lt": at}}, {"received_at": at, "_id": {"$lte": key}}]}
+            trimmed += int(self._guard(self._rejected.delete_many, beyond).deleted_count)
+        self._guard(self._attempts.delete_many, {"last_at": {"$lt": older_than}})
+        return trimmed
+
+    def delivery_attempts(self, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        docs = self._guard(lambda: list(self._attempts.find({"_id": {"$in": list(keys)}})))
+        return {doc["_id"]: int(doc["attempts"]) for doc in docs}
+
+    def record_delivery_attempts(self, keys: Sequence[str]) -> None:
+        if keys:
+            now = datetime.now(UTC)
+            self._guard(
+                self._attempts.bulk_write,
+                [UpdateOne({"_id": k}, {"$inc": {"attempts": 1}, "$set": {"last_at": now}}, upsert=True) for k in keys],
+                ordered=False,
             )
-            for d in self._guard(list, cursor)
-        ]
+
+    def forget_delivery_attempts(self, keys: Sequence[str]) -> None:
+        if keys:
+            self._guard(self._attempts.bulk_write, [DeleteOne({"_id": k}) for k in keys], ordered=False)
 
     def counts(self) -> Counts:
         return Counts(

@@ -22,6 +22,7 @@ from deliverer.store.base import (
     HistoryCursor,
     InsertResult,
     RejectedReport,
+    StoreMissing,
     StoreUnavailable,
 )
 
@@ -83,6 +84,12 @@ CREATE TABLE IF NOT EXISTS rejected (
     payload_size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rejected_reason ON rejected (reason);
+CREATE INDEX IF NOT EXISTS rejected_received ON rejected (received_ms);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    key TEXT NOT NULL PRIMARY KEY,
+    attempts INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL
+);
 """
 
 _UPSERT_LAST = f"""
@@ -133,13 +140,35 @@ def _now_ms() -> int:
     return _ms(datetime.now(UTC))
 
 
+def _is_outage(exc: sqlite3.Error) -> bool:
+    """Whether the database itself failed (locked, full, unreadable, corrupt), not one row's data.
+
+    ``OperationalError`` and a bare ``DatabaseError`` ("file is not a database", "database disk
+    image is malformed") are the file's state: retry later. Integrity, programming and data errors
+    come from what was written and would fail the same way on every retry.
+    """
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+_REJECTED_COLUMNS = "received_ms, topic, reason, message, payload, payload_size, id"
+
+
+def _rejected_entry(row: tuple[Any, ...]) -> RejectedReport:
+    ms, topic, reason, message, payload, size, entry_id = row
+    return RejectedReport(_moment(ms), topic, reason, message, bytes(payload), size, str(entry_id))
+
+
 class SQLiteStore:
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, create: bool = True) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        if not create:
+            if not self.path.is_file():
+                raise StoreMissing(f"no store at {self.path}")
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -172,6 +201,8 @@ class SQLiteStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            if not self.path.is_file() and self.path.exists():
+                raise StoreUnavailable(f"cannot open SQLite store {self.path}: not a regular file")
             try:
                 conn = sqlite3.connect(
                     self.path, isolation_level=None, check_same_thread=False,
@@ -222,8 +253,10 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+            raise
         return InsertResult(inserted=inserted, duplicates=len(rows) - inserted, rejected=len(rejected))
 
     def last_location(self, order_id: str) -> LocationReport | None:
@@ -255,16 +288,73 @@ class SQLiteStore:
         )
         return [_report(row) for row in self._query(sql, (*params, limit))]
 
-    def rejected(self, limit: int = 100) -> list[RejectedReport]:
+    def rejected(
+        self, limit: int = 100, reason: str | None = None, since: datetime | None = None
+    ) -> list[RejectedReport]:
+        clauses = ["1"]
+        params: list[Any] = []
+        if reason is not None:
+            clauses.append("reason = ?")
+            params.append(reason)
+        if since is not None:
+            clauses.append("received_ms >= ?")
+            params.append(_ms(since))
         rows = self._query(
-            "SELECT received_ms, topic, reason, message, payload, payload_size FROM rejected"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
+            f"SELECT {_REJECTED_COLUMNS} FROM rejected WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
+            (*params, max(0, limit)),
         )
-        return [
-            RejectedReport(_moment(ms), topic, reason, message, bytes(payload), size)
-            for ms, topic, reason, message, payload, size in rows
-        ]
+        return [_rejected_entry(row) for row in rows]
+
+    def rejected_entry(self, entry_id: str) -> RejectedReport | None:
+        if not entry_id.isdigit():
+            return None
+        row = self._query_one(f"SELECT {_REJECTED_COLUMNS} FROM rejected WHERE id = ?", (int(entry_id),))
+        return _rejected_entry(row) if row else None
+
+    def delete_rejected(self, entry_ids: Sequence[str]) -> int:
+        ids = [(int(i),) for i in entry_ids if i.isdigit()]
+        return self._write_many("DELETE FROM rejected WHERE id = ?", ids)
+
+    def trim_rejected(self, older_than: datetime, keep_newest: int) -> int:
+        cutoff = _ms(older_than)
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                before = conn.total_changes
+                conn.execute("DELETE FROM rejected WHERE received_ms < ?", (cutoff,))
+                conn.execute(
+                    "DELETE FROM rejected WHERE id <= (SELECT id FROM rejected ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (max(0, keep_newest),),
+                )
+                trimmed = conn.total_changes - before
+                conn.execute("DELETE FROM delivery_attempts WHERE last_ms < ?", (cutoff,))
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite trim failed: {exc}") from exc
+            raise
+        return trimmed
+
+    def delivery_attempts(self, keys: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update(
+                self._query(f"SELECT key, attempts FROM delivery_attempts WHERE key IN ({marks})", chunk)
+            )
+        return found
+
+    def record_delivery_attempts(self, keys: Sequence[str]) -> None:
+        now = _now_ms()
+        self._write_many(
+            "INSERT INTO delivery_attempts (key, attempts, last_ms) VALUES (?, 1, ?)"
+            " ON CONFLICT (key) DO UPDATE SET attempts = attempts + 1, last_ms = excluded.last_ms",
+            [(key, now) for key in keys],
+        )
+
+    def forget_delivery_attempts(self, keys: Sequence[str]) -> None:
+        self._write_many("DELETE FROM delivery_attempts WHERE key = ?", [(key,) for key in keys])
 
     def counts(self) -> Counts:
         row = self._query_one(
@@ -303,12 +393,13 @@ class SQLiteStore:
             cursor = self._conn().execute(
                 "DELETE FROM locations WHERE ts_ms >= ? AND ts_ms < ?", (_ms(start), _ms(end))
             )
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"SQLite delete failed: {exc}") from exc
         return cursor.rowcount
 
     def ping(self) -> None:
-        self._query_one("SELECT 1", ())
+        # Reads a page of the file: a connection opened before the file broke still notices.
+        self._query_one("SELECT 1 FROM locations LIMIT 1", ())
 
     def close(self) -> None:
         with self._lock:
@@ -317,11 +408,29 @@ class SQLiteStore:
             self._connections.clear()
         self._local = threading.local()
 
+    def _write_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """One statement over many rows in one transaction; the number of rows changed."""
+        if not rows:
+            return 0
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                before = conn.total_changes
+                conn.executemany(sql, rows)
+                return conn.total_changes - before
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+            raise
+
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             return self._conn().execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite read failed: {exc}") from exc
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite read failed: {exc}") from exc
+            raise
 
     def _query_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         rows = self._query(sql, params)

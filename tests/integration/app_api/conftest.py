@@ -21,7 +21,11 @@ from deliverer.store import Store, open_store
 
 @pytest.fixture
 def make_app(broker: Mosquitto, sqlite_url: str) -> Iterator[Callable[..., Flask]]:
-    """Build apps on the test's broker and store; their connections are closed at teardown."""
+    """Build apps on the test's broker and store; their connections are closed at teardown.
+
+    The store is created first, as the subscriber does in every deployment: the API never creates it.
+    """
+    open_store(sqlite_url).close()
     apps: list[Flask] = []
 
     def make(**config: Any) -> Flask:

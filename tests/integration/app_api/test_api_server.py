@@ -15,6 +15,7 @@ from typing import Any
 
 from app_api.openapi import openapi_document
 from deliverer.local_broker import Mosquitto, free_port
+from deliverer.store import open_store
 from tests.helpers import ServiceProcess, wait_until
 from tests.integration.app_api.payloads import report
 
@@ -35,6 +36,7 @@ def start_api(
     services: Callable[..., ServiceProcess], broker: Mosquitto, store_url: str, *extra: str,
     env: dict[str, str] | None = None,
 ) -> tuple[ServiceProcess, str]:
+    open_store(store_url).close()  # the subscriber's job in a deployment: the API never creates the store
     port = free_port()
     proc = services(
         "api", "--host", "127.0.0.1", "--port", str(port), "--store", store_url, "--mqtt-url", broker.url,

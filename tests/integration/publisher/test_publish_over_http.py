@@ -27,6 +27,7 @@ def ready(url: str) -> bool:
 @pytest.fixture
 def api(broker: Mosquitto, sqlite_url: str, services: Callable[..., ServiceProcess]) -> str:
     """The API on a free port with an API key for writes; its URL once /readyz answers 200."""
+    open_store(sqlite_url).close()  # the subscriber's job in a deployment: the API never creates the store
     port = free_port()
     proc = services(
         "api", "--host", "127.0.0.1", "--port", str(port), "--store", sqlite_url, "--mqtt-url", broker.url,
