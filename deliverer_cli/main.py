@@ -11,13 +11,14 @@ from app_api import cli as api_cli
 from deliverer.logs import configure_logging
 from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable
-from deliverer_cli import broker, stats
+from deliverer_cli import broker, rejected, stats
 from publisher import cli as publisher_cli
 from spark_jobs import athena_cli, export_cli, prune_cli, query_cli, transform_cli
 from subscriber import cli as subscriber_cli
 
 COMMANDS = (
-    subscriber_cli, stats, broker, publisher_cli, api_cli, export_cli, prune_cli, transform_cli, athena_cli, query_cli
+    subscriber_cli, stats, rejected, broker, publisher_cli, api_cli,
+    export_cli, prune_cli, transform_cli, athena_cli, query_cli,
 )
 
 log = logging.getLogger("deliverer")
@@ -42,7 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     try:
         return int(args.func(args))
-    except (ValueError, StoreUnavailable) as exc:
+    except StoreUnavailable as exc:
+        print(f"deliverer {args.command}: store unavailable: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
         print(f"deliverer {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

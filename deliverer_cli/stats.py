@@ -19,7 +19,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_store(args.store)
+    store = open_store(args.store, create=False)
     try:
         counts = store.counts()
     finally:

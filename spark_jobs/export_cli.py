@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from deliverer.durations import parse_duration
 from deliverer.logs import configure_logging
 from deliverer.settings import (
     DEFAULT_LAKE_URL,
@@ -33,7 +34,7 @@ from deliverer.settings import (
 )
 from deliverer.store import StoreUnavailable, open_store
 from spark_jobs import defaults
-from spark_jobs.schedule import parse_duration, parse_schedule, run_on_schedule
+from spark_jobs.schedule import parse_schedule, run_on_schedule
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

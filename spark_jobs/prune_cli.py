@@ -7,10 +7,10 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from deliverer.durations import parse_duration
 from deliverer.settings import DEFAULT_LAKE_URL, DEFAULT_STORE_URL, ENV_LAKE_URL, ENV_STORE_URL, env
 from deliverer.store import open_store
 from spark_jobs import defaults
-from spark_jobs.schedule import parse_duration
 
 if TYPE_CHECKING:
     from spark_jobs.prune import PruneDay

@@ -9,26 +9,17 @@ A stop request (SIGTERM) ends the wait at once but lets a running job finish.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from deliverer.durations import parse_duration
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?")
 
 log = logging.getLogger("deliverer.schedule")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``2h``, ``30d``, ``1w`` (a bare number is seconds)."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 30d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
 
 
 class Schedule(Protocol):

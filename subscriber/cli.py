@@ -9,6 +9,7 @@ import socket
 import threading
 from types import FrameType
 
+from deliverer.durations import parse_duration
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.settings import (
     DEFAULT_MQTT_URL,
@@ -20,6 +21,7 @@ from deliverer.settings import (
     env,
 )
 from deliverer.store import open_store
+from deliverer.store.base import DEFAULT_REJECTED_MAX_COUNT
 from subscriber import metrics
 from subscriber.consumer import Subscriber, SubscriberConfig
 
@@ -65,12 +67,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--metrics-host", default=env("DELIVERER_METRICS_HOST", "127.0.0.1"),
                         help="address for --metrics-port [$DELIVERER_METRICS_HOST]")
+    parser.add_argument(
+        "--rejected-max-age", type=parse_duration, default=env("DELIVERER_REJECTED_MAX_AGE", "7d"),
+        help="drop dead letters older than this (90m, 12h, 7d, ...) [$DELIVERER_REJECTED_MAX_AGE, 7d]",
+    )
+    parser.add_argument(
+        "--rejected-max-count", type=int,
+        default=int(env("DELIVERER_REJECTED_MAX_COUNT", str(DEFAULT_REJECTED_MAX_COUNT))),
+        help="keep at most this many dead letters, the newest"
+        f" [$DELIVERER_REJECTED_MAX_COUNT, {DEFAULT_REJECTED_MAX_COUNT}]",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.batch_ms < 0:
         raise ValueError("--batch-size must be at least 1 and --batch-ms not negative")
+    if args.rejected_max_count < 0:
+        raise ValueError("--rejected-max-count must not be negative")
     config = SubscriberConfig(
         endpoint=parse_mqtt_url(args.mqtt_url),
         client_id=args.client_id,
@@ -78,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         batch_wait=args.batch_ms / 1000,
         leave_on_exit=args.leave_on_exit,
+        rejected_max_age=args.rejected_max_age,
+        rejected_max_count=args.rejected_max_count,
     )
     store = open_store(args.store)
     stop = threading.Event()

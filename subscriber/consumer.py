@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,7 +27,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from deliverer.mqtt import MqttEndpoint, new_client
 from deliverer.settings import SUBSCRIBE_TOPIC
-from deliverer.store import Store
+from deliverer.store import Store, StoreUnavailable
+from deliverer.store.base import DEFAULT_REJECTED_MAX_AGE, DEFAULT_REJECTED_MAX_COUNT
 from subscriber.batch import RawMessage, StoreWriter, sort_messages
 from subscriber.broker_watch import BrokerWatch
 from subscriber.metrics import SubscriberMetrics
@@ -49,6 +51,10 @@ class SubscriberConfig:
     leave_on_exit: bool = False
     drain_timeout: float = 15.0
     stats_interval: float = 10.0
+    rejected_max_age: timedelta = DEFAULT_REJECTED_MAX_AGE
+    rejected_max_count: int = DEFAULT_REJECTED_MAX_COUNT
+    trim_interval: float = 60.0
+    """How often dead letters are trimmed to their bounds (and once at start)."""
 
     @property
     def receive_maximum(self) -> int:
@@ -208,8 +214,12 @@ class Subscriber:
         self._reconnect()
         batch_deadline: float | None = None
         next_stats = time.monotonic() + self.config.stats_interval
+        next_trim = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
+            if now >= next_trim:
+                self._trim_dead_letters()
+                next_trim = now + self.config.trim_interval
             if self._pending and batch_deadline is None:
                 batch_deadline = now + self.config.batch_wait
             wait = 0.2 if batch_deadline is None else max(0.0, min(0.2, batch_deadline - now))
@@ -226,6 +236,21 @@ class Subscriber:
                 self._log_stats()
                 next_stats = now + self.config.stats_interval
         return self._shut_down()
+
+    def _trim_dead_letters(self) -> None:
+        """Keep the dead letters within their bounds; an outage only postpones it."""
+        try:
+            trimmed = self.store.trim_rejected(
+                datetime.now(UTC) - self.config.rejected_max_age, self.config.rejected_max_count
+            )
+        except StoreUnavailable as exc:
+            log.debug("dead letters not trimmed this time: %s", exc)
+            return
+        if trimmed:
+            log.info(
+                "trimmed %d dead letter(s): older than %s or beyond the newest %d",
+                trimmed, self.config.rejected_max_age, self.config.rejected_max_count,
+            )
 
     def _take_batch(self) -> list[mqtt.MQTTMessage]:
         batch = self._pending[: self.config.batch_size]

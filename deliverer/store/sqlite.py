@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS rejected (
     payload_size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rejected_reason ON rejected (reason);
-CREATE INDEX IF NOT EXISTS rejected_received ON rejected (received_ms);
+CREATE INDEX IF NOT EXISTS rejected_received ON rejected (received_ms, id);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
     key TEXT NOT NULL PRIMARY KEY,
     attempts INTEGER NOT NULL,
@@ -300,7 +300,8 @@ class SQLiteStore:
             clauses.append("received_ms >= ?")
             params.append(_ms(since))
         rows = self._query(
-            f"SELECT {_REJECTED_COLUMNS} FROM rejected WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
+            f"SELECT {_REJECTED_COLUMNS} FROM rejected WHERE {' AND '.join(clauses)}"
+            " ORDER BY received_ms DESC, id DESC LIMIT ?",
             (*params, max(0, limit)),
         )
         return [_rejected_entry(row) for row in rows]
@@ -323,10 +324,15 @@ class SQLiteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 before = conn.total_changes
                 conn.execute("DELETE FROM rejected WHERE received_ms < ?", (cutoff,))
-                conn.execute(
-                    "DELETE FROM rejected WHERE id <= (SELECT id FROM rejected ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                boundary = conn.execute(
+                    "SELECT received_ms, id FROM rejected ORDER BY received_ms DESC, id DESC LIMIT 1 OFFSET ?",
                     (max(0, keep_newest),),
-                )
+                ).fetchone()
+                if boundary is not None:
+                    conn.execute(
+                        "DELETE FROM rejected WHERE received_ms < ? OR (received_ms = ? AND id <= ?)",
+                        (boundary[0], boundary[0], boundary[1]),
+                    )
                 trimmed = conn.total_changes - before
                 conn.execute("DELETE FROM delivery_attempts WHERE last_ms < ?", (cutoff,))
         except sqlite3.Error as exc:

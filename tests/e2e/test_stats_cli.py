@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from deliverer.store import open_store
 from tests.helpers import REPO, make_reports
@@ -28,3 +29,20 @@ def test_unsupported_store_url_is_a_clear_error() -> None:
     result = deliverer("stats", "--store", "postgres://db/x")
     assert result.returncode == 2
     assert "unsupported store URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_store_that_does_not_exist_is_named_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.db"
+    result = deliverer("stats", "--store", f"sqlite:///{missing}")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"deliverer stats: store unavailable: no store at {missing}"
+    assert not missing.exists()
+
+
+def test_a_corrupt_store_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not a SQLite database, " * 200)
+    result = deliverer("stats", "--store", f"sqlite:///{corrupt}")
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("deliverer stats: store unavailable:") and "file is not a database" in line

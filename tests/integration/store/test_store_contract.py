@@ -155,3 +155,58 @@ def test_delete_between_removes_history_and_keeps_last_locations(store: Store) -
 
 def test_ping_answers(store: Store) -> None:
     store.ping()
+
+
+def _letter(at: datetime, reason: str, n: int) -> RejectedReport:
+    return RejectedReport.of(at, "deliverers/d1/location", reason, f"problem {n}", f"payload {n}".encode())
+
+
+def test_dead_letters_are_listed_newest_first_by_reason_and_time_and_found_by_id(store: Store) -> None:
+    letters = [_letter(T0 + timedelta(minutes=n), ("not_json", "too_deep")[n % 2], n) for n in range(6)]
+    store.insert_batch([], letters[3:] + letters[:3])
+
+    newest_first = store.rejected()
+    assert [r.message for r in newest_first] == [f"problem {n}" for n in (5, 4, 3, 2, 1, 0)]
+    assert len({r.id for r in newest_first}) == 6 and all(r.id for r in newest_first)
+    assert [r.message for r in store.rejected(reason="too_deep")] == ["problem 5", "problem 3", "problem 1"]
+    assert [r.message for r in store.rejected(since=T0 + timedelta(minutes=4))] == ["problem 5", "problem 4"]
+    assert [r.message for r in store.rejected(limit=2, reason="not_json")] == ["problem 4", "problem 2"]
+    assert store.rejected(limit=0) == []
+    assert store.rejected_entry(newest_first[2].id) == newest_first[2]
+    assert store.rejected_entry("no-such-id") is None
+
+
+def test_deleting_dead_letters_by_id(store: Store) -> None:
+    store.insert_batch([], [_letter(T0, "not_json", n) for n in range(3)])
+    first, second, third = store.rejected()
+    assert store.delete_rejected([first.id, third.id, "no-such-id"]) == 2
+    assert store.rejected() == [second]
+
+
+def test_dead_letters_are_bounded_by_age_and_by_count(store: Store) -> None:
+    letters = [_letter(T0 + timedelta(hours=n), "not_json", n) for n in range(10)]
+    random.Random(2).shuffle(letters)  # "newest" is by the time received, not by the order stored
+    store.insert_batch([], letters)
+    assert store.trim_rejected(older_than=T0 + timedelta(hours=3), keep_newest=100) == 3
+    assert store.trim_rejected(older_than=T0, keep_newest=4) == 3
+    assert [r.message for r in store.rejected()] == [f"problem {n}" for n in (9, 8, 7, 6)]
+    assert store.trim_rejected(older_than=T0, keep_newest=4) == 0
+    assert store.counts().rejected == 4
+
+
+def test_delivery_attempts_are_counted_per_key_and_forgotten(store: Store) -> None:
+    assert store.delivery_attempts(["a", "b"]) == {}
+    store.record_delivery_attempts(["a", "b"])
+    store.record_delivery_attempts(["a"])
+    assert store.delivery_attempts(["a", "b", "c"]) == {"a": 2, "b": 1}
+    store.forget_delivery_attempts(["a"])
+    assert store.delivery_attempts(["a", "b"]) == {"b": 1}
+    many = [f"k{n}" for n in range(1200)]
+    store.record_delivery_attempts(many)
+    assert store.delivery_attempts(many) == dict.fromkeys(many, 1)
+
+
+def test_stale_delivery_attempts_go_with_old_dead_letters(store: Store) -> None:
+    store.record_delivery_attempts(["old"])
+    store.trim_rejected(older_than=datetime.now(UTC) + timedelta(seconds=1), keep_newest=100)
+    assert store.delivery_attempts(["old"]) == {}

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spark_jobs.schedule import Cron, Every, parse_duration, parse_schedule, run_on_schedule
+from deliverer.durations import parse_duration
+from spark_jobs.schedule import Cron, Every, parse_schedule, run_on_schedule
 
 
 @pytest.mark.parametrize(
