@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from deliverer.contract import DeliveryState, LocationReport
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import WindowedPublisher
 from deliverer.store import Store
+from deliverer.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -150,3 +152,17 @@ class ServiceProcess:
             self.process.kill()
             self.process.wait()
             raise AssertionError(f"did not stop within {timeout} s:\n{self.log()[-3000:]}") from None
+
+
+def corrupt_store(path: Path, reports: int = 3000) -> None:
+    """A real SQLite store whose pages after the first are then overwritten: it opens, and every
+    read of a table fails with "database disk image is malformed", as after a disk fault."""
+    store = SQLiteStore(path)
+    store.insert_batch(make_reports(reports, orders=30))
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = path.stat().st_size
+    with path.open("r+b") as database:
+        database.seek(4096)
+        database.write(b"\xde\xad" * ((size - 4096) // 2))

@@ -255,7 +255,7 @@ class SQLiteStore:
                 raise
         except sqlite3.Error as exc:
             if _is_outage(exc):
-                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+                raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
             raise
         return InsertResult(inserted=inserted, duplicates=len(rows) - inserted, rejected=len(rejected))
 
@@ -337,7 +337,7 @@ class SQLiteStore:
                 conn.execute("DELETE FROM delivery_attempts WHERE last_ms < ?", (cutoff,))
         except sqlite3.Error as exc:
             if _is_outage(exc):
-                raise StoreUnavailable(f"SQLite trim failed: {exc}") from exc
+                raise StoreUnavailable(f"SQLite store {self.path}: trim failed: {exc}") from exc
             raise
         return trimmed
 
@@ -400,7 +400,7 @@ class SQLiteStore:
                 "DELETE FROM locations WHERE ts_ms >= ? AND ts_ms < ?", (_ms(start), _ms(end))
             )
         except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite delete failed: {exc}") from exc
+            raise StoreUnavailable(f"SQLite store {self.path}: delete failed: {exc}") from exc
         return cursor.rowcount
 
     def ping(self) -> None:
@@ -427,7 +427,7 @@ class SQLiteStore:
                 return conn.total_changes - before
         except sqlite3.Error as exc:
             if _is_outage(exc):
-                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+                raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
             raise
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -435,7 +435,7 @@ class SQLiteStore:
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             if _is_outage(exc):
-                raise StoreUnavailable(f"SQLite read failed: {exc}") from exc
+                raise StoreUnavailable(f"SQLite store {self.path}: read failed: {exc}") from exc
             raise
 
     def _query_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from deliverer.store import open_store
-from tests.helpers import REPO, make_reports
+from tests.helpers import REPO, corrupt_store, make_reports
 
 
 def deliverer(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,8 +41,10 @@ def test_a_store_that_does_not_exist_is_named_not_created(tmp_path: Path) -> Non
 
 def test_a_corrupt_store_is_one_line_and_exit_1(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.db"
-    corrupt.write_bytes(b"this is not a SQLite database, " * 200)
+    corrupt_store(corrupt)
     result = deliverer("stats", "--store", f"sqlite:///{corrupt}")
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("deliverer stats: store unavailable:") and "file is not a database" in line
+    assert line == (
+        f"deliverer stats: store unavailable: SQLite store {corrupt}: read failed: database disk image is malformed"
+    )
