@@ -20,6 +20,7 @@ from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, env
 from deliverer.store import RejectedReport, Store, open_store
 
 DEFAULT_LIMIT = 50
+SHOW_PAYLOAD_CHARS = 300
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -137,8 +138,12 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(fields))
         return 0
+    payload = fields.pop("payload")
     for name, value in fields.items():
         print(f"{name + ':':<19}{value}")
+    shown = payload[:SHOW_PAYLOAD_CHARS]
+    hidden = len(payload) - len(shown)
+    print(f"{'payload:':<19}{shown}" + (f" ... ({hidden:,} more characters; --json shows them all)" if hidden else ""))
     return 0
 
 
