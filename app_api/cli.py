@@ -10,13 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from deliverer.settings import (
-    DEFAULT_MQTT_URL,
-    DEFAULT_STORE_URL,
-    ENV_MQTT_URL,
-    ENV_STORE_URL,
-    env,
-)
+from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env, local_api_port
 
 log = logging.getLogger("deliverer.api")
 
@@ -38,12 +32,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--host", default=env("DELIVERER_API_HOST", "127.0.0.1"),
                         help="address [$DELIVERER_API_HOST]")
-    parser.add_argument("--port", type=int, default=int(env("DELIVERER_API_PORT", "8000")),
-                        help="port [$DELIVERER_API_PORT]")
+    parser.add_argument("--port", type=int, default=local_api_port(),
+                        help="port (default 8000, or the port of a local $DELIVERER_API_URL) [$DELIVERER_API_PORT]")
     parser.add_argument("--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL),
                         help="store URL [$DELIVERER_STORE_URL]")
-    parser.add_argument("--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL),
-                        help="broker [$DELIVERER_MQTT_URL]")
+    parser.add_argument("--mqtt-url", default=default_mqtt_url(),
+                        help="broker (default mqtt://127.0.0.1:$DELIVERER_MQTT_PORT) [$DELIVERER_MQTT_URL]")
     parser.add_argument(
         "--workers", type=int, default=int(env("DELIVERER_API_WORKERS", str(DEFAULT_WORKERS))),
         help="worker processes, each with one MQTT connection and one store client [$DELIVERER_API_WORKERS]",
