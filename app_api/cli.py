@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from app_api.legacy_dialect import zone_label, zone_named
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env, local_api_port
 
 log = logging.getLogger("deliverer.api")
@@ -17,6 +18,7 @@ log = logging.getLogger("deliverer.api")
 METRICS_DIR_PREFIX = "deliverer-api-metrics-"
 ENV_API_KEY = "DELIVERER_API_KEY"
 ENV_API_KEY_READS = "DELIVERER_API_KEY_READS"
+ENV_LEGACY_TIMEZONE = "DELIVERER_LEGACY_TIMEZONE"
 
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -55,6 +57,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " [$DELIVERER_API_PUBLISH_TIMEOUT]",
     )
     parser.add_argument(
+        "--legacy-timezone", default=env(ENV_LEGACY_TIMEZONE, "local"),
+        help="the zone the original system's route (POST /v1/deliverer_location/) reads timestamps without"
+        " offset in, and its GET writes them in: an IANA name such as Europe/Rome, or 'local' for this"
+        " server's zone (default, what the original assumed) [$DELIVERER_LEGACY_TIMEZONE]",
+    )
+    parser.add_argument(
         "--access-log", action="store_true", default=env("DELIVERER_API_ACCESS_LOG", "") == "1",
         help="log every request (gunicorn) [$DELIVERER_API_ACCESS_LOG=1]",
     )
@@ -70,6 +78,7 @@ def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, A
         "API_KEY_READS": env(ENV_API_KEY_READS, "") == "1",
         "PUBLISH_TIMEOUT_S": args.publish_timeout,
         "METRICS_MULTIPROC_DIR": metrics_dir,
+        "LEGACY_TIMEZONE": zone_named(args.legacy_timezone),
     }
 
 
@@ -78,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--workers and --threads must be at least 1, --publish-timeout positive")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port")
+    log.info("the original system's route reads timestamps without offset in %s",
+             zone_label(zone_named(args.legacy_timezone)))
     if args.server == "flask":
         return _run_flask(args)
     return _run_gunicorn(args)
