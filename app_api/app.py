@@ -34,7 +34,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 """``PUBLISH_TIMEOUT_S``: how long a POST waits for the broker's PUBACKs; ``BROKER_WAIT_S``: how
 long a request waits for a (re)connection before answering 503; ``PUBLISH_WINDOW``: most
 unacknowledged publishes per worker process; ``LEGACY_TIMEZONE``: the ``tzinfo`` the original
-system's route reads naive timestamps in, ``None`` for the server's local time."""
+system's routes read and write timestamps without offset in, ``None`` for the server's local time."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
