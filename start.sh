@@ -5,10 +5,15 @@
 #   ./start.sh --workers 50 --interval 0 --locations 100
 #   ./start.sh --local | --docker      force the mode
 #   ./start.sh --no-burst              start the services only
+#   ./start.sh --legacy                serve the API on port 5000, where the original system's
+#                                      clients and Postman environments expect it
 #
 # Any other flag is passed to `deliverer publish` (see `deliverer publish --help`).
 # Environment: DELIVERER_STORE_URL (default sqlite:///var/deliverer.db), DELIVERER_MQTT_PORT (1883),
-# DELIVERER_API_PORT (8000), DELIVERER_RUN_DIR (var/run).
+# DELIVERER_API_PORT (8000), DELIVERER_METRICS_PORT (9100, the subscriber's /metrics),
+# DELIVERER_LEGACY_TIMEZONE (local), DELIVERER_RUN_DIR (var/run). Every `deliverer` command reads the
+# same variables: export one and they all move together.
+
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$PWD"
@@ -19,6 +24,8 @@ WORKERS=""
 INTERVAL=1
 LOCATIONS=20
 BURST=1
+LEGACY=0
+LEGACY_API_PORT=5000
 PUBLISH_EXTRA=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,17 +35,16 @@ while [ $# -gt 0 ]; do
         --interval) INTERVAL="$2"; shift ;;
         --locations) LOCATIONS="$2"; shift ;;
         --no-burst) BURST=0 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --legacy) LEGACY=1 ;;
+        -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
         *) PUBLISH_EXTRA+=("$1") ;;
     esac
     shift
 done
 
 RUN_DIR="${DELIVERER_RUN_DIR:-var/run}"
-MQTT_PORT="${DELIVERER_MQTT_PORT:-1883}"
-API_PORT="${DELIVERER_API_PORT:-8000}"
 STORE_URL="${DELIVERER_STORE_URL:-sqlite:///var/deliverer.db}"
-API_URL="http://127.0.0.1:$API_PORT"
+METRICS_PORT="${DELIVERER_METRICS_PORT:-9100}"
 DELIVERER="$ROOT/.venv/bin/deliverer"
 mkdir -p "$RUN_DIR"
 
@@ -50,6 +56,16 @@ docker_engine_answers() {
 }
 
 deliverer_setup_venv "broker"
+# The ports and URLs every other `deliverer` command would use, from the same variables.
+SETTINGS="$("$ROOT/.venv/bin/python" -c '
+from deliverer.settings import default_api_url, default_mqtt_url, local_api_port, local_mqtt_port
+print(local_mqtt_port(), local_api_port(), default_mqtt_url(), default_api_url())')"
+read -r MQTT_PORT API_PORT COMMANDS_MQTT_URL COMMANDS_API_URL <<<"$SETTINGS"
+if [ "$LEGACY" = 1 ]; then
+    API_PORT="$LEGACY_API_PORT"
+fi
+API_URL="http://127.0.0.1:$API_PORT"
+
 if [ "$MODE" = auto ]; then
     if docker_engine_answers; then MODE=docker; else MODE=local; fi
 fi
@@ -76,6 +92,9 @@ open(".env", "w").write(re.sub(r"change-me[A-Za-z0-9-]*", lambda _m: secrets.tok
         say "created .env with fresh secrets from .env.example"
     fi
     say "starting the Docker Compose stack"
+    if [ "$LEGACY" = 1 ]; then
+        export API_PORT="$LEGACY_API_PORT"  # the port Compose publishes the API on
+    fi
     docker compose up -d --build --wait
     echo docker > "$RUN_DIR/mode"
     if [ "$BURST" = 1 ]; then
@@ -99,8 +118,19 @@ port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-start_service() {  # start_service NAME COMMAND...: background process with a pid file and a log
-    local name="$1"; shift
+check_port() {  # check_port NAME PORT VARIABLE: PORT is ours to use for NAME, or fail saying why
+    local name="$1" port="$2" variable="$3" port_file="$RUN_DIR/$1.port"
+    if pid_alive "$name"; then
+        if [ -f "$port_file" ] && [ "$(cat "$port_file")" != "$port" ]; then
+            fail "the $name started earlier runs on port $(cat "$port_file"), not $port: ./stop.sh first"
+        fi
+    elif port_open "$port"; then
+        fail "port $port is in use by another program (set $variable to another port, or stop it)"
+    fi
+}
+
+start_service() {  # start_service NAME PORT COMMAND...: background process with pid, port and log files
+    local name="$1" port="$2"; shift 2
     if pid_alive "$name"; then
         say "$name already running (pid $(cat "$RUN_DIR/$name.pid")), reusing it"
         return 0
@@ -108,6 +138,7 @@ start_service() {  # start_service NAME COMMAND...: background process with a pi
     # nohup: the service outlives this script and the terminal it ran in.
     nohup "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
     echo $! > "$RUN_DIR/$name.pid"
+    echo "$port" > "$RUN_DIR/$name.port"
     say "$name started (pid $!, log $RUN_DIR/$name.log)"
 }
 
@@ -139,12 +170,9 @@ PY
 }
 
 BROKER_KIND="$("$DELIVERER" broker --which)"
-if ! pid_alive broker && port_open "$MQTT_PORT"; then
-    fail "port $MQTT_PORT is in use by another program (set DELIVERER_MQTT_PORT=1884, or stop it)"
-fi
-if ! pid_alive api && port_open "$API_PORT"; then
-    fail "port $API_PORT is in use by another program (set DELIVERER_API_PORT=8001, or stop it)"
-fi
+check_port broker "$MQTT_PORT" DELIVERER_MQTT_PORT
+check_port subscriber "$METRICS_PORT" DELIVERER_METRICS_PORT
+check_port api "$API_PORT" DELIVERER_API_PORT
 
 MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
 # One subscriber here, on the plain topic filter: Mosquitto restores a plain subscription of a
@@ -156,11 +184,12 @@ if [ "$BROKER_KIND" = amqtt ]; then
     MQTT_URL="$MQTT_URL?protocol=3.1.1"
 fi
 
-start_service broker "$DELIVERER" broker --port "$MQTT_PORT" --data-dir var/mosquitto
+start_service broker "$MQTT_PORT" "$DELIVERER" broker --port "$MQTT_PORT" --data-dir var/mosquitto
 wait_for broker 15 port_open "$MQTT_PORT"
-start_service subscriber "$DELIVERER" subscribe --mqtt-url "$MQTT_URL" --store "$STORE_URL" \
-    --topic "$TOPIC" --client-id deliverer-local-subscriber
-start_service api "$DELIVERER" api --host 127.0.0.1 --port "$API_PORT" --store "$STORE_URL" --mqtt-url "$MQTT_URL"
+start_service subscriber "$METRICS_PORT" "$DELIVERER" subscribe --mqtt-url "$MQTT_URL" --store "$STORE_URL" \
+    --topic "$TOPIC" --client-id deliverer-local-subscriber --metrics-port "$METRICS_PORT"
+start_service api "$API_PORT" "$DELIVERER" api --host 127.0.0.1 --port "$API_PORT" --store "$STORE_URL" \
+    --mqtt-url "$MQTT_URL"
 wait_for api 60 api_ready
 wait_for subscriber 30 grep -q "subscribed to" "$RUN_DIR/subscriber.log"
 say "ready: broker ($BROKER_KIND) $MQTT_URL, API $API_URL, store $STORE_URL"
@@ -198,10 +227,21 @@ print(f"order {order} is now at {body['latitude']:.5f}, {body['longitude']:.5f} 
 print(f"\ntry it:\n  curl -s {url}\n  curl -s '{api}/v1/orders/{order}/locations?limit=5'")
 PY
 fi
+# Other commands find these services without flags when they read the same settings.
+EXPORTS=""
+if [ "$MQTT_URL" != "$COMMANDS_MQTT_URL" ]; then EXPORTS+=" DELIVERER_MQTT_URL='$MQTT_URL'"; fi
+if [ "$API_URL" != "$COMMANDS_API_URL" ]; then EXPORTS+=" DELIVERER_API_URL=$API_URL"; fi
 cat >&2 <<EOF
 
-API:     $API_URL  (OpenAPI: $API_URL/openapi.json)
-Logs:    $RUN_DIR/{broker,subscriber,api}.log
-Postman: import app_api/postman_collection.json (variable baseUrl = $API_URL)
-Stop:    ./stop.sh   (./stop.sh --purge also deletes the data)
+Commands: source .venv/bin/activate   (then deliverer --help), or run .venv/bin/deliverer
+EOF
+if [ -n "$EXPORTS" ]; then
+    printf '          export%s   (so that they find these services)\n' "$EXPORTS" >&2
+fi
+cat >&2 <<EOF
+API:      $API_URL  (OpenAPI: $API_URL/openapi.json)
+Metrics:  http://127.0.0.1:$METRICS_PORT/metrics (subscriber), $API_URL/metrics (API)
+Logs:     $RUN_DIR/{broker,subscriber,api}.log
+Postman:  import app_api/postman_collection.json (variable baseUrl = $API_URL)
+Stop:     ./stop.sh   (./stop.sh --purge also deletes the data)
 EOF

@@ -10,7 +10,7 @@ PURGE=0
 case "${1:-}" in
     --purge) PURGE=1 ;;
     "") ;;
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
     *) echo "usage: ./stop.sh [--purge]" >&2; exit 2 ;;
 esac
 
@@ -44,7 +44,7 @@ stop_service() {  # stop_service NAME: SIGTERM, wait up to 30 s, then SIGKILL
     else
         echo "$name (pid $pid) was not running"
     fi
-    rm -f "$pid_file"
+    rm -f "$pid_file" "$RUN_DIR/$name.port"
 }
 
 # The API first (no new reports), then the subscriber (drains its batch), the broker last.

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from app_api import health, ingest, openapi, reads
+from app_api import health, ingest, legacy, openapi, reads
 from app_api.errors import register_error_handlers
 from app_api.metrics import init_metrics
 from app_api.resources import EXTENSION_KEY, ResourceSettings, WorkerResources
@@ -29,10 +29,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "PUBLISH_WINDOW": 5000,
     "MQTT_CLIENT_ID_PREFIX": "deliverer-api",
     "METRICS_MULTIPROC_DIR": None,
+    "LEGACY_TIMEZONE": None,
 }
 """``PUBLISH_TIMEOUT_S``: how long a POST waits for the broker's PUBACKs; ``BROKER_WAIT_S``: how
 long a request waits for a (re)connection before answering 503; ``PUBLISH_WINDOW``: most
-unacknowledged publishes per worker process."""
+unacknowledged publishes per worker process; ``LEGACY_TIMEZONE``: the ``tzinfo`` the original
+system's routes read and write timestamps without offset in, ``None`` for the server's local time."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -51,6 +53,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     init_metrics(app, app.config["METRICS_MULTIPROC_DIR"])
     register_error_handlers(app)
-    for blueprint in (ingest.bp, reads.bp, health.bp, openapi.bp):
+    for blueprint in (ingest.bp, reads.bp, legacy.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app

@@ -10,19 +10,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from deliverer.settings import (
-    DEFAULT_MQTT_URL,
-    DEFAULT_STORE_URL,
-    ENV_MQTT_URL,
-    ENV_STORE_URL,
-    env,
-)
+from app_api.legacy_dialect import zone_label, zone_named
+from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env, local_api_port
 
 log = logging.getLogger("deliverer.api")
 
 METRICS_DIR_PREFIX = "deliverer-api-metrics-"
 ENV_API_KEY = "DELIVERER_API_KEY"
 ENV_API_KEY_READS = "DELIVERER_API_KEY_READS"
+ENV_LEGACY_TIMEZONE = "DELIVERER_LEGACY_TIMEZONE"
 
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -38,12 +34,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--host", default=env("DELIVERER_API_HOST", "127.0.0.1"),
                         help="address [$DELIVERER_API_HOST]")
-    parser.add_argument("--port", type=int, default=int(env("DELIVERER_API_PORT", "8000")),
-                        help="port [$DELIVERER_API_PORT]")
+    parser.add_argument("--port", type=int, default=local_api_port(),
+                        help="port (default 8000, or the port of a local $DELIVERER_API_URL) [$DELIVERER_API_PORT]")
     parser.add_argument("--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL),
                         help="store URL [$DELIVERER_STORE_URL]")
-    parser.add_argument("--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL),
-                        help="broker [$DELIVERER_MQTT_URL]")
+    parser.add_argument("--mqtt-url", default=default_mqtt_url(),
+                        help="broker (default mqtt://127.0.0.1:$DELIVERER_MQTT_PORT) [$DELIVERER_MQTT_URL]")
     parser.add_argument(
         "--workers", type=int, default=int(env("DELIVERER_API_WORKERS", str(DEFAULT_WORKERS))),
         help="worker processes, each with one MQTT connection and one store client [$DELIVERER_API_WORKERS]",
@@ -61,6 +57,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " [$DELIVERER_API_PUBLISH_TIMEOUT]",
     )
     parser.add_argument(
+        "--legacy-timezone", default=env(ENV_LEGACY_TIMEZONE, "local"),
+        help="the zone the original system's route (POST /v1/deliverer_location/) reads timestamps without"
+        " offset in, and its GET writes them in: an IANA name such as Europe/Rome, or 'local' for this"
+        " server's zone (default, what the original assumed) [$DELIVERER_LEGACY_TIMEZONE]",
+    )
+    parser.add_argument(
         "--access-log", action="store_true", default=env("DELIVERER_API_ACCESS_LOG", "") == "1",
         help="log every request (gunicorn) [$DELIVERER_API_ACCESS_LOG=1]",
     )
@@ -76,6 +78,7 @@ def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, A
         "API_KEY_READS": env(ENV_API_KEY_READS, "") == "1",
         "PUBLISH_TIMEOUT_S": args.publish_timeout,
         "METRICS_MULTIPROC_DIR": metrics_dir,
+        "LEGACY_TIMEZONE": zone_named(args.legacy_timezone),
     }
 
 
@@ -84,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--workers and --threads must be at least 1, --publish-timeout positive")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port")
+    log.info("the original system's route reads timestamps without offset in %s",
+             zone_label(zone_named(args.legacy_timezone)))
     if args.server == "flask":
         return _run_flask(args)
     return _run_gunicorn(args)

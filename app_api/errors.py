@@ -1,15 +1,18 @@
 """Every error the API answers is one JSON shape: ``{"error": code, "message": text[, "fields": [...]]}``.
 
 Handlers registered here turn :class:`ApiError`, werkzeug's HTTP errors, store and broker
-outages, and any unexpected exception into that shape; no stack trace ever reaches a client.
+outages, and any unexpected exception into that shape; no stack trace ever reaches a client. The
+original system's routes register the same handlers with their own shape (:mod:`app_api.legacy`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
+from flask.sansio.scaffold import Scaffold
 from werkzeug.exceptions import HTTPException
 
 from deliverer.store import StoreMissing, StoreUnavailable
@@ -47,65 +50,92 @@ class BrokerUnavailable(Exception):
     """The MQTT broker is unreachable, did not acknowledge in time, or refused a report."""
 
 
-def error_response(
-    status: int, code: str, message: str, fields: list[dict[str, Any]] | None = None, **extra: Any
-) -> Response:
+ErrorBody = Callable[[str, str, list[dict[str, Any]] | None, dict[str, Any]], dict[str, Any]]
+"""Builds an error's JSON body from its code, message, field problems and extra members."""
+
+
+def standard_body(
+    code: str, message: str, fields: list[dict[str, Any]] | None, extra: dict[str, Any]
+) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "message": message}
     if fields is not None:
         body["fields"] = fields
     body.update(extra)
-    response = jsonify(body)
+    return body
+
+
+def error_response(
+    status: int, code: str, message: str, fields: list[dict[str, Any]] | None = None, **extra: Any
+) -> Response:
+    return _respond(standard_body, status, code, message, fields, extra)
+
+
+def _respond(
+    shape: ErrorBody, status: int, code: str, message: str, fields: list[dict[str, Any]] | None,
+    extra: dict[str, Any],
+) -> Response:
+    response = jsonify(shape(code, message, fields, extra))
     response.status_code = status
     if status == 503:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
 
-def _api_error(exc: ApiError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
+class _Handlers:
+    """Every error handler, answering in one body shape."""
 
+    def __init__(self, shape: ErrorBody) -> None:
+        self.shape = shape
 
-def _http_error(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    code = _HTTP_CODES.get(status, "http_error")
-    message = {
-        404: f"no route {request.path}",
-        405: f"{request.method} is not allowed on {request.path}",
-        413: f"the request body is larger than the {current_app.config['MAX_CONTENT_LENGTH']:,} bytes accepted",
-    }.get(status, exc.description or exc.name)
-    response = error_response(status, code, message)
-    allowed = getattr(exc, "valid_methods", None)
-    if status == 405 and allowed:
-        response.headers["Allow"] = ", ".join(allowed)
-    return response
+    def respond(
+        self, status: int, code: str, message: str, fields: list[dict[str, Any]] | None = None, **extra: Any
+    ) -> Response:
+        return _respond(self.shape, status, code, message, fields, extra)
 
+    def api_error(self, exc: ApiError) -> Response:
+        return self.respond(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
 
-def _store_unavailable(exc: StoreUnavailable) -> Response:
-    log.warning("store unavailable: %s", exc)
-    if isinstance(exc, StoreMissing):
-        return error_response(
-            503, "store_unavailable", "the location store does not exist yet (the subscriber creates it); retry later"
+    def http_error(self, exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        message = {
+            404: f"no route {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"the request body is larger than the {current_app.config['MAX_CONTENT_LENGTH']:,} bytes accepted",
+        }.get(status, exc.description or exc.name)
+        response = self.respond(status, code, message)
+        allowed = getattr(exc, "valid_methods", None)
+        if status == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    def store_unavailable(self, exc: StoreUnavailable) -> Response:
+        log.warning("store unavailable: %s", exc)
+        if isinstance(exc, StoreMissing):
+            return self.respond(
+                503, "store_unavailable",
+                "the location store does not exist yet (the subscriber creates it); retry later",
+            )
+        return self.respond(503, "store_unavailable", "the location store is unavailable; retry later")
+
+    def broker_unavailable(self, exc: BrokerUnavailable) -> Response:
+        log.warning("broker unavailable: %s", exc)
+        return self.respond(
+            503, "broker_unavailable",
+            f"the MQTT broker did not take the reports ({exc}); the request was not accepted as a whole,"
+            " retry it (retrying is safe: msg_ids make reports idempotent)",
         )
-    return error_response(503, "store_unavailable", "the location store is unavailable; retry later")
+
+    def unexpected(self, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return self.respond(500, "internal_error", "the server failed to handle this request")
 
 
-def _broker_unavailable(exc: BrokerUnavailable) -> Response:
-    log.warning("broker unavailable: %s", exc)
-    return error_response(
-        503, "broker_unavailable",
-        f"the MQTT broker did not take the reports ({exc}); the request was not accepted as a whole,"
-        " retry it (retrying is safe: msg_ids make reports idempotent)",
-    )
-
-
-def _unexpected(exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "the server failed to handle this request")
-
-
-def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(ApiError, _api_error)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(StoreUnavailable, _store_unavailable)
-    app.register_error_handler(BrokerUnavailable, _broker_unavailable)
-    app.register_error_handler(Exception, _unexpected)
+def register_error_handlers(target: Scaffold, shape: ErrorBody = standard_body) -> None:
+    """Answer every error of ``target`` (the app, or a blueprint with its own dialect) in ``shape``."""
+    handlers = _Handlers(shape)
+    target.register_error_handler(ApiError, handlers.api_error)
+    target.register_error_handler(HTTPException, handlers.http_error)
+    target.register_error_handler(StoreUnavailable, handlers.store_unavailable)
+    target.register_error_handler(BrokerUnavailable, handlers.broker_unavailable)
+    target.register_error_handler(Exception, handlers.unexpected)

@@ -6,6 +6,7 @@ means the broker has acknowledged every report at QoS 1, so none can be lost fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -24,25 +25,18 @@ bp.before_request(require_key_for_writes)
 
 @bp.post("/v1/locations")
 def post_locations() -> tuple[Response, int]:
-    return _accept(_read_json())
+    reports = accept(read_json())
+    return jsonify(accepted=len(reports), msg_ids=[r.msg_id for r in reports]), 202
 
 
-@bp.post("/v1/deliverer_location/")
-def post_deliverer_location() -> tuple[Response, int]:
-    """The original system's route; its clients sent the object double-encoded as a JSON string."""
-    body = _read_json()
-    if isinstance(body, str):
-        body = _decode(body, "the JSON string's content")
-    return _accept(body)
-
-
-def _read_json() -> Any:
+def read_json() -> Any:
+    """The request body as JSON; 415 unless it says it is JSON, 400 unless it is."""
     if not _is_json(request.mimetype):
         raise ApiError(
             415, "unsupported_media_type",
             f"send the reports as Content-Type: application/json, not {request.mimetype or 'nothing'!r}",
         )
-    return _decode(_body(), "the request body")
+    return decode(_body(), "the request body")
 
 
 def _body() -> bytes:
@@ -65,7 +59,7 @@ def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-def _decode(payload: bytes | str, what: str) -> Any:
+def decode(payload: bytes | str, what: str) -> Any:
     try:
         return decode_json(payload)
     except Rejection as exc:
@@ -75,8 +69,13 @@ def _decode(payload: bytes | str, what: str) -> Any:
         raise ApiError(400, "malformed_json", f"{what} is not valid JSON: {detail}") from None
 
 
-def _accept(body: Any) -> tuple[Response, int]:
-    reports = _validate_all(_as_items(body))
+def accept(body: Any, prepare: Callable[[Any], Any] | None = None) -> list[LocationReport]:
+    """Validate one report or a batch (each item through ``prepare`` first) and publish them all,
+    or raise and publish none."""
+    items = _as_items(body)
+    if prepare is not None:
+        items = [prepare(item) for item in items]
+    reports = _validate_all(items)
     publish_confirmed(
         get_publisher(),
         reports,
@@ -84,7 +83,7 @@ def _accept(body: Any) -> tuple[Response, int]:
         ack_timeout=current_app.config["PUBLISH_TIMEOUT_S"],
     )
     api_metrics().published.inc(len(reports))
-    return jsonify(accepted=len(reports), msg_ids=[r.msg_id for r in reports]), 202
+    return reports
 
 
 def _as_items(body: Any) -> list[Any]:

@@ -28,15 +28,9 @@ def last_location(order_id: str) -> Response:
     return jsonify(_last(order_id).to_json_dict())
 
 
-@bp.get("/v1/deliverer_location/last/<order_id>")
-def last_location_original(order_id: str) -> Response:
-    """The original system's route."""
-    return jsonify(_last(order_id).to_json_dict())
-
-
 @bp.get("/v1/orders/<order_id>/locations")
 def locations(order_id: str) -> Response:
-    _check_order_id(order_id)
+    check_order_id(order_id)
     since = _time_param("since")
     until = _time_param("until")
     limit = _limit_param()
@@ -54,7 +48,7 @@ def locations(order_id: str) -> Response:
 
 @bp.get("/v1/orders/<order_id>/summary")
 def summary(order_id: str) -> Response:
-    _check_order_id(order_id)
+    check_order_id(order_id)
     store = get_store()
     trip = TripSummary()
     after: HistoryCursor | None = None
@@ -71,14 +65,14 @@ def summary(order_id: str) -> Response:
 
 
 def _last(order_id: str) -> LocationReport:
-    _check_order_id(order_id)
+    check_order_id(order_id)
     report = get_store().last_location(order_id)
     if report is None:
         raise ApiError(404, "order_not_found", f"no location has been reported for order {order_id!r}")
     return report
 
 
-def _check_order_id(order_id: str) -> None:
+def check_order_id(order_id: str) -> None:
     """Refuse hostile ids before they reach a store query."""
     if not ID_PATTERN.fullmatch(order_id):
         raise ApiError(

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import MAX_WINDOW
-from deliverer.settings import DEFAULT_API_URL, DEFAULT_MQTT_URL, ENV_API_URL, ENV_MQTT_URL, env
+from deliverer.settings import default_api_url, default_mqtt_url, env
 from publisher.burst import Burst, BurstConfig, BurstResult, ProgressCallback
 from publisher.http_transport import HttpTransport
 from publisher.latency import LatencyHistogram
@@ -104,8 +104,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     option("--flush-timeout", "FLUSH_TIMEOUT", "30",
            "seconds to wait at the end (or after Ctrl-C) for in-flight reports (default 30)", type=_seconds)
     option("--client-id", "CLIENT_ID", f"deliverer-publisher-{socket.gethostname()}-{os.getpid()}", "MQTT client id")
-    parser.add_argument("--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL), help="broker [$DELIVERER_MQTT_URL]")
-    parser.add_argument("--api-url", default=env(ENV_API_URL, DEFAULT_API_URL), help="API [$DELIVERER_API_URL]")
+    parser.add_argument("--mqtt-url", default=default_mqtt_url(),
+                        help="broker (default mqtt://127.0.0.1:$DELIVERER_MQTT_PORT) [$DELIVERER_MQTT_URL]")
+    parser.add_argument("--api-url", default=default_api_url(),
+                        help="API (default http://127.0.0.1:$DELIVERER_API_PORT) [$DELIVERER_API_URL]")
     parser.add_argument("--api-key", default=env("DELIVERER_API_KEY", ""),
                         help="sent as X-API-Key with --transport http [$DELIVERER_API_KEY]")
     parser.add_argument("--json", action="store_true", default=env("DELIVERER_PUBLISH_JSON", "") == "1",

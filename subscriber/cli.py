@@ -12,12 +12,11 @@ from types import FrameType
 from deliverer.durations import parse_duration
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.settings import (
-    DEFAULT_MQTT_URL,
     DEFAULT_STORE_URL,
-    ENV_MQTT_URL,
     ENV_STORE_URL,
     PLAIN_TOPIC,
     SUBSCRIBE_TOPIC,
+    default_mqtt_url,
     env,
 )
 from deliverer.store import open_store
@@ -36,7 +35,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " Reports are acknowledged only once stored; invalid ones go to the rejected store.",
     )
     parser.add_argument(
-        "--mqtt-url", default=env(ENV_MQTT_URL, DEFAULT_MQTT_URL), help="broker [$DELIVERER_MQTT_URL]"
+        "--mqtt-url", default=default_mqtt_url(),
+        help="broker (default mqtt://127.0.0.1:$DELIVERER_MQTT_PORT) [$DELIVERER_MQTT_URL]",
     )
     parser.add_argument(
         "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"

@@ -42,7 +42,10 @@ def test_no_hostile_body_gets_a_5xx(
     response = shared_client.post(route, data=body, content_type="application/json")
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
     answer = body_of(response)
-    assert "error" in answer if response.status_code >= 400 else answer["accepted"] >= 1
+    if response.status_code >= 400:
+        assert "error" in answer
+    else:  # the original route answers in the original system's dialect
+        assert answer == {"status": "OK"} if route == "/v1/deliverer_location/" else answer["accepted"] >= 1
 
 
 @pytest.mark.parametrize(
@@ -80,7 +83,8 @@ def _chunked_post(base_url: str, chunks: Iterator[bytes]) -> tuple[int, dict[str
                 answer += data
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head, "no answer at all"
-    return int(head.split()[1]), json.loads(body)
+    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    return int(head.split()[1]), json.loads(body[: int(headers[b"Content-Length"])])
 
 
 def _chunks(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -16,8 +16,10 @@ from deliverer.store import Store
 from tests.helpers import make_reports
 from tests.integration.app_api.payloads import body_of
 
-LAST_ROUTES = ("/v1/orders/{}/last-location", "/v1/deliverer_location/last/{}")
-ORDER_ROUTES = (*LAST_ROUTES, "/v1/orders/{}/locations", "/v1/orders/{}/summary")
+ORDER_ROUTES = (
+    "/v1/orders/{}/last-location", "/v1/deliverer_location/last/{}", "/v1/orders/{}/locations",
+    "/v1/orders/{}/summary",
+)
 
 
 def trip(order_id: str, points: int, start: datetime) -> list[LocationReport]:
@@ -41,14 +43,15 @@ def test_last_location_on_both_routes(client: FlaskClient, store: Store) -> None
     reports = make_reports(30, orders=3, prefix="shop")
     store.insert_batch(reports)
     newest = max((r for r in reports if r.order_id == "shop-1"), key=lambda r: r.timestamp)
-    for route in LAST_ROUTES:
-        response = client.get(route.format("shop-1"))
-        assert response.status_code == 200
-        assert body_of(response) == newest.to_json_dict()
+    response = client.get("/v1/orders/shop-1/last-location")
+    assert response.status_code == 200
+    assert body_of(response) == newest.to_json_dict()
+    original = client.get("/v1/deliverer_location/last/shop-1")
+    assert [doc["msg_id"] for doc in body_of(original)["data"]] == [newest.msg_id]
 
 
 def test_unknown_order_is_a_json_404(client: FlaskClient) -> None:
-    for route in (*LAST_ROUTES, "/v1/orders/{}/summary"):
+    for route in ("/v1/orders/{}/last-location", "/v1/orders/{}/summary"):
         response = client.get(route.format("never-seen"))
         assert response.status_code == 404
         assert body_of(response)["error"] == "order_not_found"

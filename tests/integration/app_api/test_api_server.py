@@ -9,7 +9,6 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +46,7 @@ def start_api(
 
 
 def substitute(text: str, variables: dict[str, str]) -> str:
-    """Postman's {{variable}} and the one dynamic variable the collection uses."""
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    text = text.replace("{{$isoTimestamp}}", now)
+    """Postman's {{variable}}."""
     return re.sub(r"\{\{(\w+)\}\}", lambda m: variables[m.group(1)], text)
 
 
@@ -109,23 +106,42 @@ def test_postman_collection_runs_against_the_gunicorn_server(
     api, base_url = start_api(
         services, broker, sqlite_url, "--workers", "2", "--threads", "4", env={"DELIVERER_API_KEY": KEY}
     )
+    # The user's own order, from a burst, whose id they paste into the collection.
+    trip = [report(order_id="burst-order", msg_id=f"b-{i}", seconds_ago=60 - i * 10) for i in range(3)]
+    status, _ = http(
+        "POST", f"{base_url}/v1/locations", json.dumps(trip).encode(),
+        {"Content-Type": "application/json", "X-API-Key": KEY},
+    )
+    assert status == 202
+    wait_until(lambda: summary_of(base_url, "burst-order").get("points") == 3, 15, "the user's order stored")
+    before = summary_of(base_url, "burst-order")
+
     collection = json.loads(COLLECTION.read_text())
     assert collection["info"]["schema"].endswith("/v2.1.0/collection.json")
     defaults = {v["key"]: v["value"] for v in collection["variable"]}
     assert defaults["baseUrl"] == "http://127.0.0.1:8000"
-    variables = {**defaults, "baseUrl": base_url, "order_id": "postman-order", "apiKey": KEY}
-    for folder in collection["item"]:
-        for item in folder["item"]:
-            want = expected_status(item)
-            status, body = answer(item, variables, want)
-            assert status == want, (item["name"], body[:300])
+    assert defaults["order_id"] == defaults["demo_order_id"], "out of the box the reads show the demo writes"
+    for variables in (
+        {**defaults, "baseUrl": base_url, "apiKey": KEY},
+        {**defaults, "baseUrl": base_url, "apiKey": KEY, "order_id": "burst-order"},
+    ):
+        for folder in collection["item"]:
+            for item in folder["item"]:
+                want = expected_status(item)
+                status, body = answer(item, variables, want)
+                assert status == want, (item["name"], body[:300])
     assert covered_operations(collection) == documented_operations()
 
-    summary = json.loads(http("GET", f"{base_url}/v1/orders/postman-order/summary")[1])
-    assert summary["points"] == 4
-    assert summary["delivery_state"] == "arrived"
+    assert summary_of(base_url, "burst-order") == before, "the collection wrote into the user's order"
+    demo = summary_of(base_url, defaults["demo_order_id"])
+    assert (demo["points"], demo["delivery_state"]) == (4, "arrived"), "a second run must change nothing"
     assert api.terminate() == 0
     assert "Traceback" not in api.log()
+
+
+def summary_of(base_url: str, order_id: str) -> dict[str, Any]:
+    status, body = http("GET", f"{base_url}/v1/orders/{order_id}/summary")
+    return json.loads(body) if status == 200 else {}
 
 
 def test_metrics_add_up_across_gunicorn_workers(
