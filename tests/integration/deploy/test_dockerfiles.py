@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shutil
 import tomllib
 from dataclasses import dataclass
@@ -79,9 +80,12 @@ def dockerfile(request: pytest.FixtureRequest) -> Path:
     return REPO / request.param / "Dockerfile"
 
 
-def test_base_image_is_python_311_slim(dockerfile: Path) -> None:
+def test_base_image_is_an_exact_python_311_slim_release(dockerfile: Path) -> None:
     steps = instructions(dockerfile)
-    assert steps[0].keyword == "FROM" and steps[0].arguments.startswith("python:3.11-slim")
+    assert steps[0].keyword == "FROM"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", steps[0].arguments), (
+        f"{steps[0].arguments}: pin the exact Python release (a floating tag rebuilds differently tomorrow)"
+    )
     assert [s.keyword for s in steps].count("FROM") == 1
 
 
