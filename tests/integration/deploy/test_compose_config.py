@@ -134,7 +134,9 @@ def test_services_wait_for_their_dependencies_to_be_healthy_or_done(services: di
         "lake-bucket": {"minio": "service_healthy"},
         "api": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
         "subscriber": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
-        "exporter": {"mongodb-users": "service_completed_successfully", "lake-bucket": "service_completed_successfully"},
+        "exporter": {
+            "mongodb-users": "service_completed_successfully", "lake-bucket": "service_completed_successfully"
+        },
         "publisher": {"mqtt": "service_healthy"},
     }
     for name, service in services.items():
