@@ -143,7 +143,7 @@ def test_only_the_exporter_image_carries_a_java_runtime() -> None:
 def test_build_context_leaves_out_secrets_and_local_state(tmp_path: Path) -> None:
     tree = [
         ".env", ".env.example", ".venv/bin/python", ".git/HEAD", "var/deliverer.db", "tests/test_x.py",
-        "bench/run.py", "mongodb/init/01-indexes.js", "docker-compose.yml", "deliverer/__pycache__/x.cpython-311.pyc",
+        "bench/run.py", "mongodb/app-user.js", "docker-compose.yml", "deliverer/__pycache__/x.cpython-311.pyc",
         "deliverer/contract.py", "subscriber/cli.py", "pyproject.toml", "README.md",
     ]
     for name in tree:
