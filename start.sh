@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the courier pipeline and a burst of simulated couriers through it.
 #
-#   ./start.sh                         local processes (or Docker Compose when an engine answers)
+#   ./start.sh                         local processes (or Docker Compose when an engine answers
+#                                      and Compose v2.7+ is installed)
 #   ./start.sh --workers 50 --interval 0 --locations 100
 #   ./start.sh --local | --docker      force the mode
 #   ./start.sh --no-burst              start the services only
@@ -55,6 +56,23 @@ docker_engine_answers() {
     command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
 }
 
+# `up --wait` needs Compose 2.7 or later: older releases wait forever for the one-shot services.
+COMPOSE_MINIMUM_MINOR=7
+
+compose_unusable() {  # prints why Docker Compose cannot run the stack; nothing when it can
+    local version
+    if ! version="$(docker compose version --short 2>/dev/null)"; then
+        echo "the Docker Compose v2 plugin is not installed (\`docker compose version\` fails)"
+        return
+    fi
+    version="${version#v}"
+    if [[ ! "$version" =~ ^([0-9]+)\.([0-9]+) ]]; then
+        echo "cannot read the Docker Compose version '$version'"
+    elif (( BASH_REMATCH[1] < 2 || (BASH_REMATCH[1] == 2 && BASH_REMATCH[2] < COMPOSE_MINIMUM_MINOR) )); then
+        echo "Docker Compose $version is older than 2.$COMPOSE_MINIMUM_MINOR (its \`up --wait\` hangs on one-shot services)"
+    fi
+}
+
 deliverer_setup_venv "broker"
 # The ports and URLs every other `deliverer` command would use, from the same variables.
 SETTINGS="$("$ROOT/.venv/bin/python" -c '
@@ -67,7 +85,15 @@ fi
 API_URL="http://127.0.0.1:$API_PORT"
 
 if [ "$MODE" = auto ]; then
-    if docker_engine_answers; then MODE=docker; else MODE=local; fi
+    MODE=local
+    if docker_engine_answers; then
+        why="$(compose_unusable)"
+        if [ -z "$why" ]; then
+            MODE=docker
+        else
+            say "a Docker engine answers, but $why: running local processes instead"
+        fi
+    fi
 fi
 
 if [ -z "$WORKERS" ]; then
@@ -79,10 +105,57 @@ if [ -z "$WORKERS" ]; then
 fi
 case "$WORKERS" in ''|*[!0-9]*) fail "--workers needs a whole number, got '$WORKERS'" ;; esac
 
+report_burst() {  # report_burst SUMMARY API_URL LOG_HINT READ_KEY: the burst's figures, an order, its curl
+    "$ROOT/.venv/bin/python" - "$@" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+
+summary_path, api, log_hint, read_key = sys.argv[1:5]
+summary = json.loads(open(summary_path).read().strip().splitlines()[-1])
+latency = summary.get("latency_ms", {})
+print(
+    f"burst: sent {summary['sent']:,}, acknowledged {summary['acked']:,}, failed {summary['failed']:,}, "
+    f"{summary['rate']:,.0f} reports/s, publish->ack p50 {latency.get('p50', 0):.1f} ms, "
+    f"p99 {latency.get('p99', 0):.1f} ms, {len(summary['order_ids'])} orders"
+)
+order = summary["order_ids"][0]
+url = f"{api}/v1/orders/{order}/last-location"
+request = urllib.request.Request(url, headers={"X-API-Key": read_key} if read_key else {})
+deadline = time.monotonic() + 60
+while True:
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            body = json.loads(response.read())
+        break
+    except (urllib.error.URLError, OSError):
+        if time.monotonic() > deadline:
+            sys.exit(f"error: order {order} is not answerable after 60 s; see {log_hint}")
+        time.sleep(0.2)
+print(f"order {order} is now at {body['latitude']:.5f}, {body['longitude']:.5f} ({body['delivery_state']})")
+# The key stays in .env: the printed command reads it from there.
+key = ' -H "X-API-Key: $(grep ^API_KEY= .env | cut -d= -f2)"' if read_key else ""
+print(f"\ntry it:\n  curl -s{key} {url}\n  curl -s{key} '{api}/v1/orders/{order}/locations?limit=5'")
+PY
+}
+
 # --- Docker Compose -------------------------------------------------------------------------
+env_setting() {  # env_setting NAME DEFAULT: NAME's value in .env
+    local value
+    value="$(sed -n "s/^$1=//p" .env | tail -n 1)"
+    echo "${value:-$2}"
+}
+
 if [ "$MODE" = docker ]; then
     docker_engine_answers || fail "no Docker engine answers (start Docker, or use ./start.sh --local)"
+    why="$(compose_unusable)"
+    [ -z "$why" ] || fail "cannot run the Docker Compose stack: $why (install Compose 2.$COMPOSE_MINIMUM_MINOR or later, or use ./start.sh --local)"
     if [ ! -f .env ]; then
+        # Passwords live in the data volumes too (MongoDB's root account): fresh secrets beside
+        # old volumes would lock the stack out of its own data.
+        project="$(printf '%s' "${COMPOSE_PROJECT_NAME:-$(basename "$ROOT")}" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')"
+        volumes="$( (docker volume ls --quiet --filter "label=com.docker.compose.project=$project" || true) | tr '\n' ' ')"
+        if [ -n "${volumes// /}" ]; then
+            fail "the stack's data volumes exist but .env, which holds their passwords, is gone: restore it, or delete the data with: docker volume rm ${volumes% }"
+        fi
         # Every change-me placeholder becomes a fresh random secret.
         "$ROOT/.venv/bin/python" -c '
 import re, secrets, sys
@@ -91,18 +164,34 @@ open(".env", "w").write(re.sub(r"change-me[A-Za-z0-9-]*", lambda _m: secrets.tok
         chmod 600 .env
         say "created .env with fresh secrets from .env.example"
     fi
-    say "starting the Docker Compose stack"
     if [ "$LEGACY" = 1 ]; then
         export API_PORT="$LEGACY_API_PORT"  # the port Compose publishes the API on
+        DOCKER_API_PORT="$LEGACY_API_PORT"
+    else
+        DOCKER_API_PORT="$(env_setting API_PORT 8000)"
     fi
-    docker compose up -d --build --wait
+    # Written before `up`, so that ./stop.sh also stops what a failed start left running.
     echo docker > "$RUN_DIR/mode"
+    say "starting the Docker Compose stack"
+    docker compose up -d --build --wait ||
+        fail "the stack did not start: docker compose ps and docker compose logs say why (./stop.sh stops it)"
+    API_URL="http://127.0.0.1:$DOCKER_API_PORT"
     if [ "$BURST" = 1 ]; then
         say "burst: $WORKERS couriers x $LOCATIONS reports, interval $INTERVAL s"
-        docker compose --profile publisher run --rm publisher publish \
-            --workers "$WORKERS" --interval "$INTERVAL" --locations "$LOCATIONS" "${PUBLISH_EXTRA[@]}"
+        SUMMARY="$RUN_DIR/last-burst.json"
+        docker compose --profile publisher run --rm -T publisher publish \
+            --workers "$WORKERS" --interval "$INTERVAL" --locations "$LOCATIONS" --json "${PUBLISH_EXTRA[@]}" \
+            >"$SUMMARY" || fail "the burst did not complete; see $SUMMARY"
+        READ_KEY=""
+        [ "$(env_setting API_KEY_READS 0)" != 1 ] || READ_KEY="$(env_setting API_KEY "")"
+        report_burst "$SUMMARY" "$API_URL" "docker compose logs subscriber" "$READ_KEY"
     fi
-    say "API: $API_URL   logs: docker compose logs -f   stop: ./stop.sh"
+    cat >&2 <<EOF
+
+API:     $API_URL  (OpenAPI: $API_URL/openapi.json)
+Logs:    docker compose logs -f
+Stop:    ./stop.sh   (./stop.sh --purge also deletes the data volumes)
+EOF
     exit 0
 fi
 
@@ -200,32 +289,7 @@ if [ "$BURST" = 1 ]; then
     "$DELIVERER" publish --mqtt-url "$MQTT_URL" --workers "$WORKERS" --interval "$INTERVAL" \
         --locations "$LOCATIONS" --json "${PUBLISH_EXTRA[@]}" >"$SUMMARY" ||
         fail "the burst did not complete; see $SUMMARY"
-    "$ROOT/.venv/bin/python" - "$SUMMARY" "$API_URL" <<'PY'
-import json, sys, time, urllib.error, urllib.request
-
-summary = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-api = sys.argv[2]
-latency = summary.get("latency_ms", {})
-print(
-    f"burst: sent {summary['sent']:,}, acknowledged {summary['acked']:,}, failed {summary['failed']:,}, "
-    f"{summary['rate']:,.0f} reports/s, publish->ack p50 {latency.get('p50', 0):.1f} ms, "
-    f"p99 {latency.get('p99', 0):.1f} ms, {len(summary['order_ids'])} orders"
-)
-order = summary["order_ids"][0]
-url = f"{api}/v1/orders/{order}/last-location"
-deadline = time.monotonic() + 60
-while True:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            body = json.loads(response.read())
-        break
-    except (urllib.error.URLError, OSError):
-        if time.monotonic() > deadline:
-            sys.exit(f"error: order {order} is not answerable after 60 s; see var/run/subscriber.log")
-        time.sleep(0.2)
-print(f"order {order} is now at {body['latitude']:.5f}, {body['longitude']:.5f} ({body['delivery_state']})")
-print(f"\ntry it:\n  curl -s {url}\n  curl -s '{api}/v1/orders/{order}/locations?limit=5'")
-PY
+    report_burst "$SUMMARY" "$API_URL" "$RUN_DIR/subscriber.log" ""
 fi
 # Other commands find these services without flags when they read the same settings.
 EXPORTS=""

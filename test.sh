@@ -11,6 +11,8 @@ source scripts/setup.sh
 deliverer_setup_venv "test,broker"
 deliverer_apt_install mosquitto mosquitto
 deliverer_apt_install java openjdk-17-jre-headless
+# BusyBox's sh is the /bin/sh of the broker image: the deploy tests run its scripts under it too.
+deliverer_apt_install busybox busybox
 
 echo "==> ruff" >&2
 .venv/bin/ruff check .

@@ -164,3 +164,27 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(env, list):
         env = dict(item.partition("=")[::2] for item in env)
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+# start.sh needs this Compose release or later: older `up --wait` hangs on the one-shot services.
+COMPOSE_MINIMUM = (2, 7)
+
+
+def docker_unavailable() -> str | None:
+    """Why the Compose stack cannot run on this machine, or None when it can."""
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed"
+    try:
+        info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "`docker info` did not answer within 20 s"
+    if info.returncode != 0:
+        detail = (info.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"no Docker engine answers `docker info` ({detail})"
+    version = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=20)
+    if version.returncode != 0:
+        return "the Docker Compose v2 plugin (`docker compose`) is not installed"
+    found = re.match(r"v?(\d+)\.(\d+)", version.stdout.strip())
+    if found is None or (int(found[1]), int(found[2])) < COMPOSE_MINIMUM:
+        return f"Docker Compose {version.stdout.strip()} is older than {COMPOSE_MINIMUM[0]}.{COMPOSE_MINIMUM[1]}"
+    return None

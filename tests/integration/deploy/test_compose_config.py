@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from deliverer.local_broker import mosquitto_binary
 from deliverer.mqtt import parse_mqtt_url
 from tests.helpers import REPO
 from tests.integration.deploy.cli_help import assert_cli_accepts
@@ -32,7 +33,7 @@ from tests.integration.deploy.compose_project import (
 )
 
 APP_SERVICES = {"api": "app_api", "subscriber": "subscriber", "publisher": "publisher", "exporter": "spark_jobs"}
-ONE_SHOT = {"mqtt-auth", "lake-bucket"}
+ONE_SHOT = {"mqtt-auth", "mongodb-users", "lake-bucket"}
 LONG_RUNNING = {"mqtt", "mongodb", "minio", "api", "subscriber", "exporter"}
 MQTT_ACCOUNTS = {"api": "svc~api", "subscriber": "svc~subscriber", "publisher": "svc~publisher"}
 URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
@@ -59,7 +60,7 @@ def unescaped(text: str) -> str:
 
 
 def test_the_stack_has_every_service(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"mqtt-auth", "mqtt", "mongodb", "minio", "lake-bucket", *APP_SERVICES}
+    assert set(services) == {"mqtt-auth", "mqtt", "mongodb", "mongodb-users", "minio", "lake-bucket", *APP_SERVICES}
 
 
 def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path) -> None:
@@ -116,7 +117,7 @@ def test_every_mounted_file_exists_and_every_named_volume_is_declared(compose: d
                 bound.add(source.relative_to(REPO.resolve()).as_posix())
             else:
                 assert mount.source in declared, f"{name}: volume {mount.source} is not declared"
-    assert bound == {"mqtt", "mqtt/mosquitto-docker.conf", "mqtt/conf.d", "mongodb/init", "minio"}
+    assert bound == {"mqtt", "mqtt/run-broker.sh", "mqtt/mosquitto-docker.conf", "mqtt/conf.d", "mongodb", "minio"}
 
 
 def test_no_host_network_and_no_fixed_container_names(services: dict[str, dict[str, Any]]) -> None:
@@ -129,10 +130,13 @@ def test_no_host_network_and_no_fixed_container_names(services: dict[str, dict[s
 def test_services_wait_for_their_dependencies_to_be_healthy_or_done(services: dict[str, dict[str, Any]]) -> None:
     expected = {
         "mqtt": {"mqtt-auth": "service_completed_successfully"},
+        "mongodb-users": {"mongodb": "service_healthy"},
         "lake-bucket": {"minio": "service_healthy"},
-        "api": {"mongodb": "service_healthy", "mqtt": "service_healthy"},
-        "subscriber": {"mongodb": "service_healthy", "mqtt": "service_healthy"},
-        "exporter": {"mongodb": "service_healthy", "lake-bucket": "service_completed_successfully"},
+        "api": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
+        "subscriber": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
+        "exporter": {
+            "mongodb-users": "service_completed_successfully", "lake-bucket": "service_completed_successfully"
+        },
         "publisher": {"mqtt": "service_healthy"},
     }
     for name, service in services.items():
@@ -143,6 +147,49 @@ def test_services_wait_for_their_dependencies_to_be_healthy_or_done(services: di
                 assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
             else:
                 assert dependency in ONE_SHOT
+
+
+def test_every_one_shot_is_awaited_by_a_long_running_service(services: dict[str, dict[str, Any]]) -> None:
+    """`docker compose up --wait` (start.sh) counts a one-shot's exit as a failure unless a service
+    that keeps running waits for it with service_completed_successfully."""
+    for one_shot in ONE_SHOT:
+        awaited_by = [
+            name for name in LONG_RUNNING
+            if (services[name].get("depends_on") or {}).get(one_shot, {}).get("condition")
+            == "service_completed_successfully"
+        ]
+        assert awaited_by, f"{one_shot} is awaited by no long-running service"
+
+
+# An exact release: a version of three numbers, or MinIO's dated RELEASE tags.
+EXACT_TAG = re.compile(r"\d+\.\d+\.\d+|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z")
+
+
+def test_every_image_is_pinned_to_an_exact_release(services: dict[str, dict[str, Any]]) -> None:
+    images = {name: s["image"] for name, s in services.items() if "image" in s}
+    assert set(images) == {"mqtt-auth", "mqtt", "mongodb", "mongodb-users", "minio", "lake-bucket"}
+    for name, image in images.items():
+        _repository, _, tag = image.rpartition(":")
+        assert EXACT_TAG.fullmatch(tag), f"{name}: {image} floats; pin an exact release"
+    assert images["mqtt-auth"] == images["mqtt"], "mosquitto_passwd of the same release as the broker"
+    assert images["mongodb-users"] == images["mongodb"]
+    assert images["lake-bucket"] == images["minio"]
+    assert images["mongodb"].startswith("mongo:8.0.")
+
+
+def test_the_broker_image_is_the_release_line_the_tests_run() -> None:
+    """The deploy tests load the container config into the Mosquitto installed here (Debian's);
+    the image must stay on the same major.minor line, whose config syntax and defaults they prove."""
+    binary = mosquitto_binary()
+    if binary is None:
+        pytest.skip("mosquitto is not installed")
+    banner = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=10).stdout
+    installed = re.search(r"mosquitto version (\d+)\.(\d+)\.\d+", banner)
+    assert installed, banner
+    image = load_compose()["services"]["mqtt"]["image"]
+    pinned = re.fullmatch(r"eclipse-mosquitto:(\d+)\.(\d+)\.\d+", image)
+    assert pinned, image
+    assert pinned.groups() == installed.groups() == ("2", "0")
 
 
 def test_long_running_services_restart_and_report_health(services: dict[str, dict[str, Any]]) -> None:
@@ -229,7 +276,7 @@ def test_the_container_broker_config_matches_its_mounts(services: dict[str, dict
     assert not mount_at(mqtt, settings["persistence_location"]).is_bind
 
 
-@pytest.mark.parametrize("service", sorted(ONE_SHOT))
+@pytest.mark.parametrize("service", ["mqtt-auth", "lake-bucket"])
 def test_one_shot_scripts_are_mounted_and_get_every_variable_they_read(
     services: dict[str, dict[str, Any]], service: str
 ) -> None:
@@ -241,19 +288,6 @@ def test_one_shot_scripts_are_mounted_and_get_every_variable_they_read(
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
     read = set(re.findall(r"\b((?:MQTT|MINIO|LAKE)_[A-Z_]+)\b", script.read_text()))
     assert read and read <= set(environment(spec)), f"{script.name} reads {sorted(read - set(environment(spec)))}"
-
-
-def test_mongodb_init_scripts_get_every_variable_they_read(services: dict[str, dict[str, Any]]) -> None:
-    mongodb = services["mongodb"]
-    init_dir = Path(mount_at(mongodb, "/docker-entrypoint-initdb.d").source)
-    scripts = sorted(init_dir.glob("*.js"))
-    assert [s.name for s in scripts] == ["01-indexes.js", "02-app-user.js"]
-    text = "".join(s.read_text() for s in scripts)
-    read = set(re.findall(r"process\.env\.([A-Z_]+)", text)) | set(re.findall(r'required\("([A-Z_]+)"\)', text))
-    assert read == {"MONGO_APP_DATABASE", "MONGO_APP_USERNAME", "MONGO_APP_PASSWORD"}
-    env = environment(mongodb)
-    assert read <= set(env)
-    assert env["MONGO_INITDB_DATABASE"] == env["MONGO_APP_DATABASE"]
 
 
 @pytest.mark.parametrize("service", sorted(APP_SERVICES))

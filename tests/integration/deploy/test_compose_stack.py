@@ -1,6 +1,6 @@
 """The Compose stack for real (MongoDB, Mosquitto, the subscriber and the API), through testcontainers.
 
-Runs only where a Docker engine answers (``docker info``) and the Compose v2 plugin is installed;
+Runs only where a Docker engine answers (``docker info``) and Compose 2.7 or later is installed;
 skips with the reason elsewhere. The project gets its own name, free host ports and fresh secrets,
 so it runs beside a developer's own stack, and ``down --volumes`` removes everything it made.
 """
@@ -9,43 +9,28 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 from testcontainers.compose import DockerCompose
 
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.local_broker import free_port
 from deliverer.store.mongo import INDEXES
 from tests.helpers import REPO, make_reports, publish_all, wait_until
-from tests.integration.deploy.compose_project import ENV_EXAMPLE, read_env_file
+from tests.integration.deploy.compose_project import ENV_EXAMPLE, docker_unavailable, read_env_file
 from tests.integration.deploy.mqtt_session import MqttSession
 
 STARTUP_TIMEOUT_S = 300  # the first run builds the images and pulls mongo and mosquitto
-
-
-def docker_unavailable() -> str | None:
-    """Why the stack cannot run here, or None when it can."""
-    if shutil.which("docker") is None:
-        return "the docker CLI is not installed"
-    try:
-        info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer within 20 s"
-    if info.returncode != 0:
-        detail = (info.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"no Docker engine answers `docker info` ({detail})"
-    if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode != 0:
-        return "the Docker Compose v2 plugin (`docker compose`) is not installed"
-    return None
 
 
 UNAVAILABLE = docker_unavailable()
@@ -56,6 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(UNAVAILABLE is not None, reas
 class Stack:
     settings: dict[str, str]
     compose: DockerCompose
+    env_file: Path
 
     @property
     def api(self) -> str:
@@ -94,7 +80,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env.setenv("COMPOSE_PROJECT_NAME", f"deliverer-test-{secrets.token_hex(4)}")
         try:
             compose.start()
-            stack = Stack(settings, compose)
+            stack = Stack(settings, compose, env_file)
             wait_until(lambda: http_status(f"{stack.api}/readyz") == 200, STARTUP_TIMEOUT_S, "the API to be ready")
         except Exception as exc:
             stdout, stderr = compose.get_logs()
@@ -158,7 +144,7 @@ def mongo(stack: Stack) -> MongoClient[dict[str, Any]]:
     )
 
 
-def test_mongodb_init_made_the_app_user_and_the_indexes(stack: Stack) -> None:
+def test_the_application_account_logs_in_and_the_store_made_its_indexes(stack: Stack) -> None:
     with mongo(stack) as client:
         database = client.get_default_database()
         for collection, models in INDEXES.items():
@@ -193,3 +179,53 @@ def test_scaled_subscribers_split_the_reports_under_their_own_client_ids(stack: 
     assert health[0]["client_id"] != health[1]["client_id"]
     assert all(h["client_id"].startswith("deliverer-subscriber-") for h in health)
     assert all(h["received"] > 0 for h in health), "the shared subscription gave one replica nothing"
+
+
+def rotate(stack: Stack, **changes: str) -> None:
+    """Change .env and run `up` again, as a person rotating a secret does."""
+    stack.settings.update(changes)
+    stack.env_file.write_text("".join(f"{name}={value}\n" for name, value in stack.settings.items()))
+    up = [*stack.compose.compose_command_property, "up", "-d", "--no-build", "--wait", "api", "subscriber"]
+    done = subprocess.run(up, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_rotated_mongodb_application_password_is_applied_by_the_next_up(stack: Stack) -> None:
+    old = stack.settings["MONGO_APP_PASSWORD"]
+    rotate(stack, MONGO_APP_PASSWORD=secrets.token_hex(16))
+    with mongo(stack) as client:
+        assert client.get_default_database().command("ping")["ok"] == 1
+    s = stack.settings
+    stale: MongoClient[dict[str, Any]] = MongoClient(
+        f"mongodb://{s['MONGO_APP_USERNAME']}:{old}@127.0.0.1:{s['MONGO_PORT']}/{s['MONGO_APP_DATABASE']}",
+        serverSelectionTimeoutMS=10_000,
+    )
+    with stale, pytest.raises(OperationFailure):
+        stale.get_default_database().command("ping")
+    assert http_status(f"{stack.api}/readyz") == 200, "the services did not follow the new password"
+
+
+def test_a_rotated_courier_password_works_without_restarting_the_broker(stack: Stack) -> None:
+    courier, old = stack.courier()
+    started_at = broker_started_at(stack)
+    new = secrets.token_hex(16)
+    rotate(stack, MQTT_COURIERS=f"{courier}:{new},d2:{secrets.token_hex(16)}")
+    wait_until(lambda: logs_in(stack.mqtt_url(courier, new)), 30, "the new password to work")
+    assert not logs_in(stack.mqtt_url(courier, old))
+    assert broker_started_at(stack) == started_at, "the broker was restarted instead of reloaded"
+
+
+def broker_started_at(stack: Stack) -> str:
+    command = [*stack.compose.compose_command_property, "ps", "--format", "json", "mqtt"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO, check=True)
+    container = json.loads(done.stdout.splitlines()[0])["ID"]
+    inspect = ["docker", "inspect", "--format", "{{.State.StartedAt}}", container]
+    return subprocess.run(inspect, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
+def logs_in(url: str) -> bool:
+    session = MqttSession(url)
+    try:
+        return not session.open().is_failure
+    finally:
+        session.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shutil
 import tomllib
 from dataclasses import dataclass
@@ -79,9 +80,12 @@ def dockerfile(request: pytest.FixtureRequest) -> Path:
     return REPO / request.param / "Dockerfile"
 
 
-def test_base_image_is_python_311_slim(dockerfile: Path) -> None:
+def test_base_image_is_an_exact_python_311_slim_release(dockerfile: Path) -> None:
     steps = instructions(dockerfile)
-    assert steps[0].keyword == "FROM" and steps[0].arguments.startswith("python:3.11-slim")
+    assert steps[0].keyword == "FROM"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", steps[0].arguments), (
+        f"{steps[0].arguments}: pin the exact Python release (a floating tag rebuilds differently tomorrow)"
+    )
     assert [s.keyword for s in steps].count("FROM") == 1
 
 
@@ -139,7 +143,7 @@ def test_only_the_exporter_image_carries_a_java_runtime() -> None:
 def test_build_context_leaves_out_secrets_and_local_state(tmp_path: Path) -> None:
     tree = [
         ".env", ".env.example", ".venv/bin/python", ".git/HEAD", "var/deliverer.db", "tests/test_x.py",
-        "bench/run.py", "mongodb/init/01-indexes.js", "docker-compose.yml", "deliverer/__pycache__/x.cpython-311.pyc",
+        "bench/run.py", "mongodb/app-user.js", "docker-compose.yml", "deliverer/__pycache__/x.cpython-311.pyc",
         "deliverer/contract.py", "subscriber/cli.py", "pyproject.toml", "README.md",
     ]
     for name in tree:
