@@ -8,8 +8,10 @@ from deliverer.store.base import (
     Counts,
     HistoryCursor,
     InsertResult,
+    InvalidPosition,
     RejectedReport,
     Store,
+    StoredReport,
     StoreMissing,
     StoreUnavailable,
 )
@@ -18,9 +20,11 @@ __all__ = [
     "Counts",
     "HistoryCursor",
     "InsertResult",
+    "InvalidPosition",
     "RejectedReport",
     "Store",
     "StoreMissing",
+    "StoredReport",
     "StoreUnavailable",
     "open_store",
 ]

@@ -10,7 +10,7 @@ to the same state.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -23,10 +23,13 @@ from deliverer.contract import DeliveryState, LocationReport
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     EXPORT_COLUMNS,
+    START_POSITION,
     Counts,
     HistoryCursor,
     InsertResult,
+    InvalidPosition,
     RejectedReport,
+    StoredReport,
     StoreUnavailable,
 )
 
@@ -59,6 +62,17 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "delivery_attempts": [IndexModel([("last_at", ASCENDING)], name="last_at")],
 }
+INDEXES["locations"] += [
+    IndexModel([("deliverer_id", ASCENDING), ("timestamp", DESCENDING)], name="deliverer_timestamp"),
+    IndexModel([("ingested_at", ASCENDING), ("_id", ASCENDING)], name="ingest_order"),
+    IndexModel([("order_id", ASCENDING), ("ingested_at", ASCENDING), ("_id", ASCENDING)], name="order_ingest_order"),
+]
+INDEXES["last_locations"] = [IndexModel([("timestamp", DESCENDING), ("_id", DESCENDING)], name="recent")]
+
+LIVE_SETTLE = timedelta(seconds=1)
+"""How old a stored report must be before live streams see it. Replicas stamp ``ingested_at``
+before their batch commits, so a batch stamped earlier can become visible after a later one;
+waiting this long lets it land before the tail moves past its stamp."""
 """The indexes the store creates; ``mongodb/init/01-indexes.js`` must declare the same ones."""
 
 
@@ -95,6 +109,18 @@ def _rejected_entry(doc: dict[str, Any]) -> RejectedReport:
         payload_size=doc["payload_size"],
         id=str(doc["_id"]),
     )
+
+
+def _position(doc: dict[str, Any]) -> str:
+    ms = int(doc["ingested_at"].timestamp() * 1000)
+    return f"{ms:013d}{doc['_id']}"
+
+
+def _parse_position(position: str) -> tuple[datetime, ObjectId]:
+    ms, key = position[:13], position[13:]
+    if len(position) != 37 or not (ms.isascii() and ms.isdigit()) or not ObjectId.is_valid(key):
+        raise InvalidPosition(f"not a position of this store: {position[:40]!r}")
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC), ObjectId(key)
 
 
 class MongoStore:
@@ -309,6 +335,59 @@ class MongoStore:
     def delete_between(self, start: datetime, end: datetime) -> int:
         result = self._guard(self._locations.delete_many, {"timestamp": {"$gte": start, "$lt": end}})
         return int(result.deleted_count)
+
+    def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
+        cursor = (
+            self._locations.find({"deliverer_id": deliverer_id}, {"_id": False, "ingested_at": False})
+            .sort([("timestamp", DESCENDING), ("msg_id", DESCENDING)])
+            .limit(1)
+        )
+        docs = self._guard(list, cursor)
+        return _report(docs[0]) if docs else None
+
+    def orders_by_recency(
+        self,
+        since: datetime | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        after: HistoryCursor | None = None,
+    ) -> list[LocationReport]:
+        if limit <= 0:
+            return []
+        query: dict[str, Any] = {}
+        if since is not None:
+            query["timestamp"] = {"$gte": since}
+        if active_only:
+            query["delivery_state"] = {"$ne": DeliveryState.ARRIVED.value}
+        if after is not None:
+            query["$or"] = [
+                {"timestamp": {"$lt": after.timestamp}},
+                {"timestamp": after.timestamp, "_id": {"$lt": after.msg_id}},
+            ]
+        cursor = self._last.find(query).sort([("timestamp", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_report(doc) for doc in self._guard(list, cursor)]
+
+    def head_position(self) -> str:
+        cursor = (
+            self._locations.find({"ingested_at": {"$lte": datetime.now(UTC) - LIVE_SETTLE}}, {"ingested_at": True})
+            .sort([("ingested_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(1)
+        )
+        docs = self._guard(list, cursor)
+        return _position(docs[0]) if docs else START_POSITION
+
+    def reports_stored_after(
+        self, position: str, order_id: str | None = None, limit: int = 1000
+    ) -> list[StoredReport]:
+        """Positions are (ingested_at, _id), fixed width; only reports settled for ``LIVE_SETTLE``."""
+        query: dict[str, Any] = {"ingested_at": {"$lte": datetime.now(UTC) - LIVE_SETTLE}}
+        if position != START_POSITION:
+            at, key = _parse_position(position)
+            query["$or"] = [{"ingested_at": {"$gt": at}}, {"ingested_at": at, "_id": {"$gt": key}}]
+        if order_id is not None:
+            query["order_id"] = order_id
+        cursor = self._locations.find(query).sort([("ingested_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [StoredReport(_position(doc), _report(doc)) for doc in self._guard(list, cursor)]
 
     def ping(self) -> None:
         self._guard(self._client.admin.command, "ping")
