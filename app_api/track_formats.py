@@ -11,8 +11,8 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
-from xml.sax.saxutils import quoteattr
 from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
 
 from deliverer.contract import LocationReport, format_timestamp
 
@@ -25,7 +25,9 @@ CSV_COLUMNS = (
     "msg_id", "order_id", "deliverer_id", "delivery_state", "timestamp",
     "latitude", "longitude", "speed_kmh", "heading", "accuracy_m", "seq",
 )
-POINT_PROPERTIES = ("msg_id", "deliverer_id", "delivery_state", "timestamp", "speed_kmh", "heading", "accuracy_m", "seq")
+POINT_PROPERTIES = (
+    "msg_id", "deliverer_id", "delivery_state", "timestamp", "speed_kmh", "heading", "accuracy_m", "seq",
+)
 
 
 def gpx(order_id: str, pages: Pages) -> Iterator[str]:
