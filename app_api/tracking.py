@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from app_api.auth import require_key_for_writes, require_read_access
 from app_api.errors import ApiError
@@ -67,14 +68,14 @@ def _lifetime() -> int:
 
 
 @bp.get("/v1/orders/<order_id>/live")
-def live_elsewhere(order_id: str) -> Response:
+def live_elsewhere(order_id: str) -> BaseResponse:
     """Reached only on the API's threads: the stream is the live server's."""
     check_order_id(order_id)
     return _to_live_server()
 
 
 @bp.get("/track/")
-def active_orders_page() -> Response:
+def active_orders_page() -> BaseResponse:
     if not current_app.config["SERVES_LIVE"]:
         return _to_live_server()
     require_read_access()
@@ -83,7 +84,7 @@ def active_orders_page() -> Response:
 
 
 @bp.get("/track/<order_id>")
-def order_page(order_id: str) -> Response:
+def order_page(order_id: str) -> BaseResponse:
     check_order_id(order_id)
     if not current_app.config["SERVES_LIVE"]:
         return _to_live_server()
@@ -132,7 +133,7 @@ def live_base_url() -> str:
     return f"{request.scheme}://{host}:{current_app.config['LIVE_PORT']}"
 
 
-def _to_live_server() -> Response:
+def _to_live_server() -> BaseResponse:
     query = request.query_string.decode("latin-1")
     target = f"{live_base_url()}{request.path}{'?' + query if query else ''}"
     return redirect(target, code=307)
