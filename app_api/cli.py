@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app_api.legacy_dialect import zone_label, zone_named
+from app_api.tracking_links import secret_from
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env, local_api_port
 
 log = logging.getLogger("deliverer.api")
@@ -19,6 +20,8 @@ METRICS_DIR_PREFIX = "deliverer-api-metrics-"
 ENV_API_KEY = "DELIVERER_API_KEY"
 ENV_API_KEY_READS = "DELIVERER_API_KEY_READS"
 ENV_LEGACY_TIMEZONE = "DELIVERER_LEGACY_TIMEZONE"
+ENV_TRACKING_SECRET = "DELIVERER_TRACKING_SECRET"
+DEFAULT_LIVE_PORT = "8001"
 
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -66,7 +69,30 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--access-log", action="store_true", default=env("DELIVERER_API_ACCESS_LOG", "") == "1",
         help="log every request (gunicorn) [$DELIVERER_API_ACCESS_LOG=1]",
     )
+    add_tracking_flags(parser)
     parser.set_defaults(func=run)
+
+
+def add_tracking_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the tracking pages and links, which the API and the live server both serve."""
+    parser.add_argument(
+        "--live-url", default=env("DELIVERER_LIVE_URL", ""),
+        help="where browsers reach the live server, for tracking links and redirects (default: the"
+        " request's host on --live-port) [$DELIVERER_LIVE_URL]",
+    )
+    parser.add_argument("--live-port", type=int, default=int(env("DELIVERER_LIVE_PORT", DEFAULT_LIVE_PORT)),
+                        help="the live server's port [$DELIVERER_LIVE_PORT]")
+    parser.add_argument(
+        "--tile-url", default=env("DELIVERER_TILE_URL", ""),
+        help="map tiles for the tracking page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        " (default none: the route is drawn to scale without a map) [$DELIVERER_TILE_URL]",
+    )
+    parser.add_argument("--tile-attribution", default=env("DELIVERER_TILE_ATTRIBUTION", ""),
+                        help="the tiles' attribution, shown on the map [$DELIVERER_TILE_ATTRIBUTION]")
+    parser.add_argument(
+        "--active-within", type=int, default=int(env("DELIVERER_ACTIVE_WITHIN_MINUTES", "30")),
+        help="an order is active with a report this many minutes old or newer [$DELIVERER_ACTIVE_WITHIN_MINUTES]",
+    )
 
 
 def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, Any]:
@@ -79,6 +105,12 @@ def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, A
         "PUBLISH_TIMEOUT_S": args.publish_timeout,
         "METRICS_MULTIPROC_DIR": metrics_dir,
         "LEGACY_TIMEZONE": zone_named(args.legacy_timezone),
+        "TRACKING_SECRET": secret_from(env(ENV_TRACKING_SECRET, "") or None, env(ENV_API_KEY, "") or None),
+        "LIVE_URL": getattr(args, "live_url", "") or None,
+        "LIVE_PORT": getattr(args, "live_port", int(DEFAULT_LIVE_PORT)),
+        "TILE_URL": getattr(args, "tile_url", "") or None,
+        "TILE_ATTRIBUTION": getattr(args, "tile_attribution", "") or None,
+        "ACTIVE_WITHIN_MINUTES": getattr(args, "active_within", 30),
     }
 
 

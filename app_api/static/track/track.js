@@ -160,6 +160,10 @@
     context.beginPath();
     screen.forEach(function (s, i) { if (i) { context.lineTo(s.x, s.y); } else { context.moveTo(s.x, s.y); } });
     context.stroke();
+    context.fillStyle = "#2e7d32";
+    context.beginPath();
+    context.arc(screen[0].x, screen[0].y, 6, 0, 2 * Math.PI);
+    context.fill();
     var marker = screen[screen.length - 1];
     context.fillStyle = "#d84315";
     context.strokeStyle = "#ffffff";
