@@ -42,9 +42,8 @@ def orders() -> Response:
     if active not in (None, "true", "false"):
         raise bad_parameter("active", "invalid_value", "must be true or false")
     active_only = active == "true"
-    since = None
-    if active_only:
-        since = datetime.now(UTC) - timedelta(minutes=_within_minutes())
+    within = _within_minutes()
+    since = datetime.now(UTC) - timedelta(minutes=within) if active_only else None
     limit = limit_param()
     after = _order_cursor()
     rows = get_store().orders_by_recency(since=since, active_only=active_only, limit=limit + 1, after=after)
