@@ -27,6 +27,7 @@ from deliverer.contract import format_timestamp
 bp = Blueprint("tracking", __name__, static_folder="static/track", static_url_path="/track/assets")
 
 LIST_LIMIT = 100
+MAX_EVENT_ID_CHARS = 64
 
 
 @bp.post("/v1/orders/<order_id>/tracking-link")
@@ -69,16 +70,21 @@ def _lifetime() -> int:
 
 @bp.get("/v1/orders/<order_id>/live")
 def live_elsewhere(order_id: str) -> BaseResponse:
-    """Reached only on the API's threads: the stream is the live server's."""
+    """Reached only on the API's threads: the stream is the live server's. What can be checked
+    here is, so that a request the live server would refuse is refused by the API alike."""
     check_order_id(order_id)
+    require_read_access()
+    for given in (request.headers.get("Last-Event-ID"), request.args.get("last_event_id")):
+        if given is not None and len(given) > MAX_EVENT_ID_CHARS:
+            raise ApiError(400, "invalid_event_id", "Last-Event-ID is not an event id of this stream")
     return _to_live_server()
 
 
 @bp.get("/track/")
 def active_orders_page() -> BaseResponse:
+    require_read_access()
     if not current_app.config["SERVES_LIVE"]:
         return _to_live_server()
-    require_read_access()
     orders = get_store().orders_by_recency(active_only=True, limit=LIST_LIMIT, since=_active_since())
     return _page(render_template("track_list.html", orders=orders, limit=LIST_LIMIT))
 
@@ -86,9 +92,9 @@ def active_orders_page() -> BaseResponse:
 @bp.get("/track/<order_id>")
 def order_page(order_id: str) -> BaseResponse:
     check_order_id(order_id)
+    require_read_access()
     if not current_app.config["SERVES_LIVE"]:
         return _to_live_server()
-    require_read_access()
     config = current_app.config
     return _page(render_template(
         "track.html", order_id=order_id, tile_url=config["TILE_URL"] or "",

@@ -36,7 +36,9 @@ def history_pages(store: Store, order_id: str) -> Iterator[list[LocationReport]]
         after = HistoryCursor(timestamp=page[-1].timestamp, msg_id=page[-1].msg_id)
 
 
-@bp.get("/v1/orders/<order_id>/track.<any(gpx, geojson, csv):kind>")
+@bp.get("/v1/orders/<order_id>/track.gpx", defaults={"kind": "gpx"})
+@bp.get("/v1/orders/<order_id>/track.geojson", defaults={"kind": "geojson"})
+@bp.get("/v1/orders/<order_id>/track.csv", defaults={"kind": "csv"})
 def track_file(order_id: str, kind: str) -> Response:
     check_order_id(order_id)
     # The store is taken now: the body is written after this view has returned, outside the app context.

@@ -17,6 +17,7 @@ from typing import Any
 
 from app_api.errors import ApiError, standard_body
 from app_api.live.feed import Event, LiveFeed, Watcher, sse_event
+from app_api.tracking import MAX_EVENT_ID_CHARS
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.store import InvalidPosition, Store
 from deliverer.store.base import START_POSITION, StoredReport, position_order
@@ -26,7 +27,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 CATCH_UP_PAGE = 1000
 RETRY_MS = 2000
-MAX_EVENT_ID_CHARS = 64
 
 
 @dataclass(frozen=True)

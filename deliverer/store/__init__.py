@@ -24,8 +24,8 @@ __all__ = [
     "RejectedReport",
     "Store",
     "StoreMissing",
-    "StoredReport",
     "StoreUnavailable",
+    "StoredReport",
     "open_store",
 ]
 

@@ -186,11 +186,14 @@ def test_without_a_secret_no_link_is_issued(make_app: Callable[..., Flask]) -> N
 
 def test_the_api_sends_browsers_to_the_live_server(make_app: Callable[..., Flask]) -> None:
     client = make_app(LIVE_PORT=8123).test_client()
-    for path in ("/v1/orders/o-1/live?token=t", "/track/o-1?token=t", "/track/"):
+    for path in ("/v1/orders/o-1/live?last_event_id=5", "/track/o-1", "/track/"):
         answer = client.get(path, base_url="http://example.com:8000")
         assert answer.status_code == 307
         assert answer.headers["Location"] == f"http://example.com:8123{path}"
+    # What the live server would refuse, the API refuses alike instead of sending the browser on.
     assert client.get("/track/a%0d%0ab").status_code == 400
+    assert client.get("/v1/orders/o-1/live?token=forged").status_code == 403
+    assert client.get("/v1/orders/o-1/live", headers={"Last-Event-ID": "9" * 65}).status_code == 400
 
 
 def test_the_tracking_page_allows_nothing_from_elsewhere(make_app: Callable[..., Flask], store: Store) -> None:
