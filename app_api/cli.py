@@ -33,7 +33,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "api",
         help="serve the HTTP API (ingest to MQTT, reads from the store)",
         description="Serve the HTTP API with gunicorn (gthread workers). Writes need the X-API-Key"
-        f" header when ${ENV_API_KEY} is set; reads too when ${ENV_API_KEY_READS}=1.",
+        f" header when ${ENV_API_KEY} is set; reads too when ${ENV_API_KEY_READS}=1. Tracking links are"
+        f" signed with ${ENV_TRACKING_SECRET} (else a key derived from ${ENV_API_KEY}).",
     )
     parser.add_argument("--host", default=env("DELIVERER_API_HOST", "127.0.0.1"),
                         help="address [$DELIVERER_API_HOST]")

@@ -24,7 +24,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="serve live order streams and tracking pages (and the whole API, for browsers)",
         description="Serve GET /v1/orders/{order_id}/live (Server-Sent Events), the tracking pages"
         " /track/ and /track/{order_id}, and every API route beside them, on gunicorn's asyncio"
-        " worker: a stream holds no thread. Same keys and tokens as `deliverer api`.",
+        " worker: a stream holds no thread. Same keys and tokens as `deliverer api`: $DELIVERER_API_KEY,"
+        " $DELIVERER_API_KEY_READS, $DELIVERER_TRACKING_SECRET.",
     )
     parser.add_argument("--host", default=env("DELIVERER_LIVE_HOST", "127.0.0.1"), help="[$DELIVERER_LIVE_HOST]")
     parser.add_argument("--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL),

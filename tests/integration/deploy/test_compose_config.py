@@ -32,7 +32,9 @@ from tests.integration.deploy.compose_project import (
     referenced_variables,
 )
 
-APP_SERVICES = {"api": "app_api", "subscriber": "subscriber", "publisher": "publisher", "exporter": "spark_jobs"}
+APP_SERVICES = {
+    "api": "app_api", "live": "app_api", "subscriber": "subscriber", "publisher": "publisher", "exporter": "spark_jobs",
+}
 ONE_SHOT = {"mqtt-auth", "mongodb-users", "lake-bucket"}
 LONG_RUNNING = {"mqtt", "mongodb", "minio", "api", "subscriber", "exporter"}
 MQTT_ACCOUNTS = {"api": "svc~api", "subscriber": "svc~subscriber", "publisher": "svc~publisher"}
@@ -133,6 +135,7 @@ def test_services_wait_for_their_dependencies_to_be_healthy_or_done(services: di
         "mongodb-users": {"mongodb": "service_healthy"},
         "lake-bucket": {"minio": "service_healthy"},
         "api": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
+        "live": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
         "subscriber": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
         "exporter": {
             "mongodb-users": "service_completed_successfully", "lake-bucket": "service_completed_successfully"
