@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -19,8 +20,10 @@ from app_api.errors import ApiError, standard_body
 from app_api.live.feed import Event, LiveFeed, Watcher, sse_event
 from app_api.tracking import MAX_EVENT_ID_CHARS
 from deliverer.contract import DeliveryState, LocationReport
-from deliverer.store import InvalidPosition, Store
+from deliverer.store import InvalidPosition, Store, StoreUnavailable
 from deliverer.store.base import START_POSITION, StoredReport, position_order
+
+log = logging.getLogger("deliverer.live")
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -79,20 +82,28 @@ class OrderStream:
             })
             await send({"type": "http.response.body", "body": f"retry: {RETRY_MS}\n\n".encode() + opening,
                         "more_body": True})
-            if self.resume is not None:
-                await self._catch_up(send)
-            disconnected = asyncio.ensure_future(_disconnect(receive))
-            following = asyncio.ensure_future(self._follow(watcher, send))
             try:
-                await asyncio.wait({disconnected, following}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (disconnected, following):
-                    task.cancel()
-                await asyncio.gather(disconnected, following, return_exceptions=True)
-            if following.done() and not following.cancelled():
-                following.result()  # a failure of the stream itself is raised, not swallowed
+                await self._stream(watcher, receive, send)
+            except StoreUnavailable as exc:
+                # The answer has started: end it, and the client resumes from its last event.
+                log.warning("live stream of %s ended, store unavailable: %s", self.order_id, exc)
+                await send({"type": "http.response.body", "body": b""})
         finally:
             self.feed.unsubscribe(watcher)
+
+    async def _stream(self, watcher: Watcher, receive: Receive, send: Send) -> None:
+        if self.resume is not None:
+            await self._catch_up(send)
+        disconnected = asyncio.ensure_future(_disconnect(receive))
+        following = asyncio.ensure_future(self._follow(watcher, send))
+        try:
+            await asyncio.wait({disconnected, following}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (disconnected, following):
+                task.cancel()
+            await asyncio.gather(disconnected, following, return_exceptions=True)
+        if following.done() and not following.cancelled():
+            following.result()  # a failure of the stream itself is raised, not swallowed
 
     async def _opening(self, position: str) -> bytes:
         """The first events, read before the answer starts so that an unknown order is a 404."""
