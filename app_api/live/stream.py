@@ -62,6 +62,8 @@ class OrderStream:
         self.order_id = order_id
         self.resume = resume
         self.sent_up_to = START_POSITION
+        self._more_after: str | None = None
+        """Where a resume too long for the opening goes on catching up."""
         self._ends_at: float | None = None
 
     async def serve(self, receive: Receive, send: Send) -> None:
@@ -92,8 +94,7 @@ class OrderStream:
             self.feed.unsubscribe(watcher)
 
     async def _stream(self, watcher: Watcher, receive: Receive, send: Send) -> None:
-        if self.resume is not None:
-            await self._catch_up(send)
+        await self._catch_up(send)
         disconnected = asyncio.ensure_future(_disconnect(receive))
         following = asyncio.ensure_future(self._follow(watcher, send))
         try:
@@ -122,21 +123,21 @@ class OrderStream:
             raise ApiError(400, "invalid_event_id", "Last-Event-ID is not an event id of this stream") from None
         if position_order(resume) > position_order(head):
             # An id from before the store was reset: everything of the order is new to this client.
-            self.resume = resume = START_POSITION
+            resume = START_POSITION
             rows = await self.feed.read(lambda store: store.reports_stored_after(resume, self.order_id, CATCH_UP_PAGE))
         self.sent_up_to = resume
         if not rows:
             known = await self.feed.read(lambda store: store.last_location(self.order_id))
             if known is None:
                 raise _not_found(self.order_id)
-        self.resume = rows[-1].position if len(rows) == CATCH_UP_PAGE else None
+        self._more_after = rows[-1].position if len(rows) == CATCH_UP_PAGE else None
         return self._write(rows)
 
     async def _catch_up(self, send: Send) -> None:
         """The rest of a long resume, page by page, before following the feed."""
-        while self.resume is not None:
-            rows = await self.feed.read(partial(_order_tail, position=self.resume, order_id=self.order_id))
-            self.resume = rows[-1].position if len(rows) == CATCH_UP_PAGE else None
+        while self._more_after is not None:
+            rows = await self.feed.read(partial(_order_tail, position=self._more_after, order_id=self.order_id))
+            self._more_after = rows[-1].position if len(rows) == CATCH_UP_PAGE else None
             if rows:
                 await send({"type": "http.response.body", "body": self._write(rows), "more_body": True})
 
