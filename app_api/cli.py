@@ -96,6 +96,17 @@ def add_tracking_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_tracking_flags(args: argparse.Namespace) -> None:
+    if args.tile_url and not (
+        args.tile_url.startswith(("https://", "http://")) and all(part in args.tile_url for part in ("{z}", "{x}", "{y}"))
+    ):
+        raise ValueError(f"--tile-url {args.tile_url!r} is not an http(s) URL with {{z}}, {{x}} and {{y}}")
+    if not 1 <= args.active_within <= 7 * 24 * 60:
+        raise ValueError("--active-within is 1 to 10080 minutes")
+    if not 0 <= args.live_port <= 65535:
+        raise ValueError(f"--live-port {args.live_port} is not a TCP port")
+
+
 def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, Any]:
     """The app's configuration from flags and the environment: the only place either is read."""
     return {
@@ -120,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--workers and --threads must be at least 1, --publish-timeout positive")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port")
+    check_tracking_flags(args)
     log.info("the original system's route reads timestamps without offset in %s",
              zone_label(zone_named(args.legacy_timezone)))
     if args.server == "flask":

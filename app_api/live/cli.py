@@ -8,11 +8,7 @@ import os
 import shutil
 from typing import Any
 
-from app_api.cli import (
-    _fresh_metrics_dir,
-    add_tracking_flags,
-    app_config,
-)
+from app_api.cli import _fresh_metrics_dir, add_tracking_flags, app_config, check_tracking_flags
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env
 
 log = logging.getLogger("deliverer.live")
@@ -53,8 +49,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--legacy-timezone", default=env("DELIVERER_LEGACY_TIMEZONE", "local"),
                         help="as for `deliverer api` [$DELIVERER_LEGACY_TIMEZONE]")
     add_tracking_flags(parser)
-    parser.set_defaults(func=run, port=None)
-    # The live server's port is --live-port: the same flag tells the API where to send browsers.
+    # The live server listens on --live-port: the same flag tells the API where to send browsers.
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--workers, --wsgi-threads and --max-streams must be at least 1")
     if args.poll <= 0 or args.heartbeat <= 0 or args.end_after_arrived < 0:
         raise ValueError("--poll and --heartbeat must be positive, --end-after-arrived not negative")
-    if not 0 <= args.live_port <= 65535:
-        raise ValueError(f"--live-port {args.live_port} is not a TCP port")
+    check_tracking_flags(args)
     from gunicorn.arbiter import Arbiter
     from gunicorn.workers.base import Worker
     from prometheus_client import multiprocess
@@ -113,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         # Streams never finish on their own; clients resume with Last-Event-ID, so cut them short.
         "graceful_timeout": 2,
         "errorlog": "-",
-        "loglevel": args.log_level.lower() if hasattr(args, "log_level") else "info",
+        "loglevel": args.log_level.lower(),
         "proc_name": "deliverer-live",
         "control_socket_disable": True,
         "when_ready": when_ready,
