@@ -97,8 +97,9 @@ def add_tracking_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def check_tracking_flags(args: argparse.Namespace) -> None:
+    placeholders = ("{z}", "{x}", "{y}")
     if args.tile_url and not (
-        args.tile_url.startswith(("https://", "http://")) and all(part in args.tile_url for part in ("{z}", "{x}", "{y}"))
+        args.tile_url.startswith(("https://", "http://")) and all(part in args.tile_url for part in placeholders)
     ):
         raise ValueError(f"--tile-url {args.tile_url!r} is not an http(s) URL with {{z}}, {{x}} and {{y}}")
     if not 1 <= args.active_within <= 7 * 24 * 60:
