@@ -208,14 +208,15 @@ open(".env", "w").write(re.sub(r"change-me[A-Za-z0-9-]*", lambda _m: secrets.tok
         READ_KEY=""
         [ "$(env_setting API_KEY_READS 0)" != 1 ] || READ_KEY="$(env_setting API_KEY "")"
         report_burst "$SUMMARY" "$API_URL" "docker compose logs subscriber" "$READ_KEY"
-        TRACK_URL="$(tracking_url "$SUMMARY" "$DOCKER_LIVE_URL" "$API_URL" "$(env_setting API_KEY "")")"
+        TRACK="$(tracking_url "$SUMMARY" "$DOCKER_LIVE_URL" "$API_URL" "$(env_setting API_KEY "")")"
+        TRACK="$TRACK  (live map; every active order: $DOCKER_LIVE_URL/track/)"
     else
-        TRACK_URL="$DOCKER_LIVE_URL/track/"
+        TRACK="$DOCKER_LIVE_URL/track/  (every active order, live)"
     fi
     cat >&2 <<EOF
 
 API:     $API_URL  (OpenAPI: $API_URL/openapi.json)
-Track:   $TRACK_URL  (live map; every active order: $DOCKER_LIVE_URL/track/)
+Track:   $TRACK
 Logs:    docker compose logs -f
 Stop:    ./stop.sh   (./stop.sh --purge also deletes the data volumes)
 EOF
@@ -325,9 +326,9 @@ if [ "$BURST" = 1 ]; then
         --locations "$LOCATIONS" --json "${PUBLISH_EXTRA[@]}" >"$SUMMARY" ||
         fail "the burst did not complete; see $SUMMARY"
     report_burst "$SUMMARY" "$API_URL" "$RUN_DIR/subscriber.log" ""
-    TRACK_URL="$(tracking_url "$SUMMARY" "$LIVE_URL" "$API_URL" "")"
+    TRACK="$(tracking_url "$SUMMARY" "$LIVE_URL" "$API_URL" "")  (live map; every active order: $LIVE_URL/track/)"
 else
-    TRACK_URL="$LIVE_URL/track/"
+    TRACK="$LIVE_URL/track/  (every active order, live)"
 fi
 # Other commands find these services without flags when they read the same settings.
 EXPORTS=""
@@ -346,5 +347,5 @@ Metrics:  http://127.0.0.1:$METRICS_PORT/metrics (subscriber), $API_URL/metrics 
 Logs:     $RUN_DIR/{broker,subscriber,api,live}.log
 Postman:  import app_api/postman_collection.json (variable baseUrl = $API_URL)
 Stop:     ./stop.sh   (./stop.sh --purge also deletes the data)
-Track:    $TRACK_URL  (live map; every active order: $LIVE_URL/track/)
+Track:    $TRACK
 EOF

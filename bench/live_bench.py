@@ -1,7 +1,7 @@
 """Live tracking: how fast stored reports reach watchers of their order, beside polling for them.
 
     python bench/live_bench.py [--watchers 500] [--orders 100] [--rate 1000] [--seconds 20]
-                               [--ramp 1000,2000,3000,4000] [--ramp-seconds 8] [--probe-rate 50]
+                               [--ramp 1000,2000,3000,4000,6000] [--ramp-seconds 8] [--probe-rate 50]
     python bench/live_bench.py --check --watchers 40 --orders 8 --rate 200 --seconds 3   # correctness only
 
 Starts its own Mosquitto, subscriber, API (``deliverer api``, gthread) and live server
@@ -523,7 +523,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000, help="reports per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--probe-rate", type=int, default=50, help="last-location requests per second meanwhile")
-    parser.add_argument("--ramp", default="1000,2000,3000,4000", help="watcher counts to try, '' for none")
+    parser.add_argument("--ramp", default="1000,2000,3000,4000,6000", help="watcher counts to try, '' for none")
     parser.add_argument("--ramp-seconds", type=float, default=8)
     parser.add_argument("--no-baseline", action="store_true", help="skip the polling baseline")
     parser.add_argument("--check", action="store_true", help="correctness checks only: exit 1 when one fails")
