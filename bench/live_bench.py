@@ -373,6 +373,11 @@ def poller_process(port: int, order_ids: list[str], pollers: int, seconds: float
     pipe.send(asyncio.run(main()))
 
 
+def probe_process(port: int, order_ids: list[str], rate: int, seconds: float, pipe: Connection) -> None:
+    paths = [f"/v1/orders/{o}/last-location" for o in order_ids]
+    pipe.send(run_paced("127.0.0.1", port, lambda i: paths[i % len(paths)], rate, seconds, connections=4))
+
+
 # --- figures -----------------------------------------------------------------------------------
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -443,13 +448,11 @@ def live_phase(
     probe: dict[str, Any] = {}
     prober = None
     if probe_rate:
-        paths = [f"/v1/orders/{o}/last-location" for o in workload.order_ids()]
-
-        def run_probe() -> None:
-            probe.update(run_paced("127.0.0.1", stack.api_port, lambda i: paths[i % len(paths)], probe_rate,
-                                   seconds, connections=4))
-
-        prober = threading.Thread(target=run_probe)
+        # Its own process: in the publisher's, the GIL would make the probe's requests late.
+        probe_pipe, probe_child = multiprocessing.Pipe()
+        prober = multiprocessing.Process(
+            target=probe_process, args=(stack.api_port, workload.order_ids(), probe_rate, seconds, probe_child)
+        )
         prober.start()
     started = time.monotonic()
     achieved = publisher.paced(workload.messages, rate)
@@ -458,7 +461,8 @@ def live_phase(
     elapsed = time.monotonic() - started
     events = held.stop()
     if prober is not None:
-        prober.join()
+        probe = probe_pipe.recv()
+        prober.join(30)
     cpu = {f"{name}_cpu_s_per_s": round((stack.cpu_seconds(name) - cpu_before[name]) / elapsed, 3)
            for name in ("live", "api")}
     return {
