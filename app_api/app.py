@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from app_api import health, ingest, legacy, openapi, reads
+from app_api import couriers, health, ingest, legacy, openapi, reads
 from app_api.errors import register_error_handlers
 from app_api.metrics import init_metrics
 from app_api.resources import EXTENSION_KEY, ResourceSettings, WorkerResources
@@ -53,6 +53,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     init_metrics(app, app.config["METRICS_MULTIPROC_DIR"])
     register_error_handlers(app)
-    for blueprint in (ingest.bp, reads.bp, legacy.bp, health.bp, openapi.bp):
+    for blueprint in (ingest.bp, reads.bp, couriers.bp, legacy.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app

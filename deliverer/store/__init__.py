@@ -6,8 +6,10 @@ from urllib.parse import urlsplit
 
 from deliverer.store.base import (
     Counts,
+    Handover,
     HistoryCursor,
     InsertResult,
+    OrderCourier,
     RejectedReport,
     Store,
     StoreMissing,
@@ -16,8 +18,10 @@ from deliverer.store.base import (
 
 __all__ = [
     "Counts",
+    "Handover",
     "HistoryCursor",
     "InsertResult",
+    "OrderCourier",
     "RejectedReport",
     "Store",
     "StoreMissing",

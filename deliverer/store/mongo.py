@@ -20,17 +20,21 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, MongoClient, U
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from deliverer.contract import DeliveryState, LocationReport
+from deliverer.store.admission import Essentials, Key, admit, essentials_of, key_of, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     EXPORT_COLUMNS,
     Counts,
+    Handover,
     HistoryCursor,
     InsertResult,
+    OrderCourier,
     RejectedReport,
     StoreUnavailable,
 )
 
 DEFAULT_DATABASE = "deliverer"
+LEGACY_MSG_ID_INDEX = "msg_id_unique"
 DUPLICATE_KEY = 11000
 REPORT_FIELDS = (
     "msg_id",
@@ -48,7 +52,7 @@ REPORT_FIELDS = (
 
 INDEXES: dict[str, list[IndexModel]] = {
     "locations": [
-        IndexModel([("msg_id", ASCENDING)], name="msg_id_unique", unique=True),
+        IndexModel([("deliverer_id", ASCENDING), ("msg_id", ASCENDING)], name="courier_msg_id_unique", unique=True),
         IndexModel([("order_id", ASCENDING), ("timestamp", DESCENDING)], name="order_timestamp"),
         IndexModel([("timestamp", ASCENDING)], name="timestamp"),
         IndexModel([("ingested_at", ASCENDING)], name="ingested_at"),
@@ -58,6 +62,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("reason", ASCENDING)], name="reason"),
     ],
     "delivery_attempts": [IndexModel([("last_at", ASCENDING)], name="last_at")],
+    "order_handovers": [IndexModel([("order_id", ASCENDING), ("_id", ASCENDING)], name="order")],
 }
 """The indexes the store creates; ``mongodb/init/01-indexes.js`` must declare the same ones."""
 
@@ -108,6 +113,8 @@ class MongoStore:
         self._last = db["last_locations"]
         self._rejected = db["rejected"]
         self._attempts = db["delivery_attempts"]
+        self._orders = db["orders"]
+        self._handovers = db["order_handovers"]
         self._guard(self.ensure_indexes)
 
     def __repr__(self) -> str:
@@ -116,6 +123,27 @@ class MongoStore:
     def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
             self._locations.database[name].create_indexes(indexes)
+        self._migrate_to_courier_keys()
+
+    def _migrate_to_courier_keys(self) -> None:
+        """Idempotent: history used to be unique on ``msg_id`` alone, and orders had no owner.
+
+        Runs while the old index exists: the new unique index is already built, each order without
+        an owner gets the courier of its earliest report, and only then is the old index dropped,
+        so an interrupted migration runs again on the next open.
+        """
+        if LEGACY_MSG_ID_INDEX not in self._locations.index_information():
+            return
+        self._locations.aggregate(
+            [
+                {"$sort": {"order_id": 1, "timestamp": 1, "_id": 1}},
+                {"$group": {"_id": "$order_id", "deliverer_id": {"$first": "$deliverer_id"},
+                            "since": {"$first": "$ingested_at"}}},
+                {"$merge": {"into": self._orders.name, "whenMatched": "keepExisting", "whenNotMatched": "insert"}},
+            ],
+            allowDiskUse=True,
+        )
+        self._locations.drop_index(LEGACY_MSG_ID_INDEX)
 
     def _guard(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -129,45 +157,30 @@ class MongoStore:
         self, reports: Sequence[LocationReport], rejected: Sequence[RejectedReport] = ()
     ) -> InsertResult:
         now = datetime.now(UTC)
-        docs = [_document(r) for r in reports]
-        inserted = 0
-        if docs:
-            try:
-                result = self._guard(
-                    self._locations.insert_many, [{**d, "ingested_at": now} for d in docs], ordered=False
-                )
-                inserted = len(result.inserted_ids)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise StoreUnavailable(f"MongoDB insert failed: {errors[:3]}") from exc
-                inserted = exc.details.get("nInserted", 0)
-            newest: dict[str, dict[str, Any]] = {}
-            for doc in docs:
-                current = newest.get(doc["order_id"])
-                if current is None or (doc["timestamp"], doc["msg_id"]) > (current["timestamp"], current["msg_id"]):
-                    newest[doc["order_id"]] = doc
-            # Replace only an older last location. When the stored one is newer, the filter
-            # misses, the upsert tries to insert the same _id and fails with a duplicate key:
-            # exactly the "keep the newer one" outcome, so those errors are expected.
-            try:
-                self._guard(
-                    self._last.bulk_write,
-                    [
-                        UpdateOne(
-                            {"_id": order_id, **_older_than(doc)},
-                            {"$set": {**doc, "updated_at": now}},
-                            upsert=True,
-                        )
-                        for order_id, doc in newest.items()
-                    ],
-                    ordered=False,
-                )
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise StoreUnavailable(f"MongoDB last-location update failed: {errors[:3]}") from exc
-        if rejected:
+        admission = admit(reports, self._stored_versions(reports), self._owners(reports), now)
+        lost_claims = self._claim(admission.new_owners, now)
+        if lost_claims:
+            # Another replica started some of these orders first: sort the batch again by its owners.
+            admission = admit(reports, self._stored_versions(reports), self._owners(reports), now)
+            self._claim(admission.new_owners, now)
+        accepted = admission.accepted
+        duplicates = admission.duplicates
+        refused = list(admission.refused)
+        if accepted:
+            raced = self._insert_history(accepted, now)
+            if raced:
+                # Taken by another writer between our read and our insert: the same report or not.
+                stored = self._stored_versions([accepted[i] for i in raced])
+                for index in raced:
+                    report = accepted[index]
+                    if stored.get(key_of(report)) == essentials_of(report):
+                        duplicates += 1
+                    else:
+                        refused.extend(admit([report], stored, {}, now).refused)
+                accepted = [r for i, r in enumerate(accepted) if i not in set(raced)]
+            self._update_last_locations(accepted, now)
+        letters = [*rejected, *refused]
+        if letters:
             self._guard(
                 self._rejected.insert_many,
                 [
@@ -179,10 +192,104 @@ class MongoStore:
                         "payload": Binary(r.payload),
                         "payload_size": r.payload_size,
                     }
-                    for r in rejected
+                    for r in letters
                 ],
             )
-        return InsertResult(inserted=inserted, duplicates=len(docs) - inserted, rejected=len(rejected))
+        return InsertResult(
+            inserted=len(accepted), duplicates=duplicates, rejected=len(rejected), refused=tuple(refused)
+        )
+
+    def _stored_versions(self, reports: Sequence[LocationReport]) -> dict[Key, Essentials]:
+        by_courier: dict[str, list[str]] = {}
+        for report in reports:
+            by_courier.setdefault(report.deliverer_id, []).append(report.msg_id)
+        if not by_courier:
+            return {}
+        query = {"$or": [{"deliverer_id": d, "msg_id": {"$in": ids}} for d, ids in by_courier.items()]}
+        docs = self._guard(lambda: list(self._locations.find(query, {"_id": False, "ingested_at": False})))
+        return {key_of(report): essentials_of(report) for report in map(_report, docs)}
+
+    def _owners(self, reports: Sequence[LocationReport]) -> dict[str, str]:
+        orders = list(dict.fromkeys(r.order_id for r in reports))
+        if not orders:
+            return {}
+        docs = self._guard(lambda: list(self._orders.find({"_id": {"$in": orders}}, {"deliverer_id": True})))
+        return {doc["_id"]: doc["deliverer_id"] for doc in docs}
+
+    def _claim(self, new_owners: dict[str, str], now: datetime) -> list[str]:
+        """Record the owners of new orders; the orders another writer claimed first."""
+        if not new_owners:
+            return []
+        docs = [{"_id": order, "deliverer_id": courier, "since": now} for order, courier in new_owners.items()]
+        try:
+            self._guard(self._orders.insert_many, docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise StoreUnavailable(f"MongoDB order claim failed: {errors[:3]}") from exc
+            return [docs[e["index"]]["_id"] for e in errors]
+        return []
+
+    def _insert_history(self, accepted: Sequence[LocationReport], now: datetime) -> list[int]:
+        """Insert the accepted reports; the indices another writer had stored meanwhile."""
+        try:
+            self._guard(
+                self._locations.insert_many, [{**_document(r), "ingested_at": now} for r in accepted], ordered=False
+            )
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise StoreUnavailable(f"MongoDB insert failed: {errors[:3]}") from exc
+            return [e["index"] for e in errors]
+        return []
+
+    def _update_last_locations(self, accepted: Sequence[LocationReport], now: datetime) -> None:
+        # Replace only an older last location. When the stored one is newer, the filter misses,
+        # the upsert tries to insert the same _id and fails with a duplicate key: exactly the
+        # "keep the newer one" outcome, so those errors are expected.
+        newest = [_document(r) for r in newest_per_order(accepted)]
+        if not newest:
+            return
+        try:
+            self._guard(
+                self._last.bulk_write,
+                [
+                    UpdateOne(
+                        {"_id": doc["order_id"], **_older_than(doc)}, {"$set": {**doc, "updated_at": now}}, upsert=True
+                    )
+                    for doc in newest
+                ],
+                ordered=False,
+            )
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise StoreUnavailable(f"MongoDB last-location update failed: {errors[:3]}") from exc
+
+    def order_courier(self, order_id: str) -> OrderCourier | None:
+        doc = self._guard(self._orders.find_one, {"_id": order_id})
+        if doc is None:
+            return None
+        cursor = self._handovers.find({"order_id": order_id}).sort("_id", ASCENDING)
+        handovers = tuple(Handover(h["from"], h["to"], h["at"]) for h in self._guard(list, cursor))
+        return OrderCourier(order_id, doc["deliverer_id"], doc["since"], handovers)
+
+    def hand_over(self, order_id: str, deliverer_id: str, at: datetime) -> OrderCourier:
+        previous = self._guard(
+            self._orders.find_one_and_update,
+            {"_id": order_id},
+            {"$set": {"deliverer_id": deliverer_id, "since": at}},
+            upsert=True,
+        )
+        previous_courier = previous["deliverer_id"] if previous else None
+        if previous_courier != deliverer_id:
+            self._guard(
+                self._handovers.insert_one,
+                {"order_id": order_id, "from": previous_courier, "to": deliverer_id, "at": at},
+            )
+        courier = self.order_courier(order_id)
+        assert courier is not None
+        return courier
 
     def last_location(self, order_id: str) -> LocationReport | None:
         doc = self._guard(self._last.find_one, {"_id": order_id})

@@ -7,6 +7,7 @@ run beside the single writer (the subscriber) without blocking it.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -16,15 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from deliverer.contract import DeliveryState, LocationReport
+from deliverer.store.admission import Essentials, Key, admit, key_of, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     Counts,
+    Handover,
     HistoryCursor,
     InsertResult,
+    OrderCourier,
     RejectedReport,
     StoreMissing,
     StoreUnavailable,
 )
+
+log = logging.getLogger(__name__)
 
 REPORT_COLUMNS = (
     "msg_id",
@@ -41,10 +47,18 @@ REPORT_COLUMNS = (
 )
 _COLS = ", ".join(REPORT_COLUMNS)
 _MARKS = ", ".join("?" for _ in REPORT_COLUMNS)
+_ESSENTIAL_COLUMNS = "order_id, delivery_state, ts_ms, latitude, longitude, speed_kmh, heading, accuracy_m, seq"
+"""Columns in the order of :func:`deliverer.store.admission.essentials_of`."""
+_KEYS_PER_QUERY = 400
+"""Keys per lookup: well below SQLite's limit of bound parameters."""
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the current schema: 1 keys history by ``(deliverer_id, msg_id)``
+and records who each order belongs to. A version-0 file is migrated in place when opened."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS locations (
-    msg_id TEXT NOT NULL PRIMARY KEY,
+    msg_id TEXT NOT NULL,
     order_id TEXT NOT NULL,
     deliverer_id TEXT NOT NULL,
     delivery_state TEXT NOT NULL,
@@ -55,7 +69,8 @@ CREATE TABLE IF NOT EXISTS locations (
     heading REAL,
     accuracy_m REAL,
     seq INTEGER,
-    ingested_ms INTEGER NOT NULL
+    ingested_ms INTEGER NOT NULL,
+    PRIMARY KEY (deliverer_id, msg_id)
 );
 CREATE INDEX IF NOT EXISTS locations_order_ts ON locations (order_id, ts_ms DESC);
 CREATE INDEX IF NOT EXISTS locations_ts ON locations (ts_ms);
@@ -85,6 +100,19 @@ CREATE TABLE IF NOT EXISTS rejected (
 );
 CREATE INDEX IF NOT EXISTS rejected_reason ON rejected (reason);
 CREATE INDEX IF NOT EXISTS rejected_received ON rejected (received_ms, id);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT NOT NULL PRIMARY KEY,
+    deliverer_id TEXT NOT NULL,
+    since_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS order_handovers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    from_deliverer TEXT,
+    to_deliverer TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_handovers_order ON order_handovers (order_id, id);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
     key TEXT NOT NULL PRIMARY KEY,
     attempts INTEGER NOT NULL,
@@ -100,6 +128,40 @@ ON CONFLICT (order_id) DO UPDATE SET
 WHERE excluded.ts_ms > last_locations.ts_ms
    OR (excluded.ts_ms = last_locations.ts_ms AND excluded.msg_id > last_locations.msg_id)
 """
+
+
+MIGRATE_TO_1 = f"""
+CREATE TABLE locations_by_courier (
+    msg_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    deliverer_id TEXT NOT NULL,
+    delivery_state TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    latitude REAL NOT NULL,
+    longitude REAL NOT NULL,
+    speed_kmh REAL,
+    heading REAL,
+    accuracy_m REAL,
+    seq INTEGER,
+    ingested_ms INTEGER NOT NULL,
+    PRIMARY KEY (deliverer_id, msg_id)
+);
+INSERT INTO locations_by_courier SELECT {_COLS}, ingested_ms FROM locations ORDER BY rowid;
+DROP TABLE locations;
+ALTER TABLE locations_by_courier RENAME TO locations;
+"""
+"""Version 0 keyed history by ``msg_id`` alone; its rows are kept, in their order."""
+
+OWNERS_FROM_HISTORY = """
+INSERT INTO orders (order_id, deliverer_id, since_ms)
+SELECT order_id, deliverer_id, ingested_ms FROM (
+    SELECT order_id, deliverer_id, ingested_ms,
+           row_number() OVER (PARTITION BY order_id ORDER BY ts_ms, rowid) AS rank
+    FROM locations
+) WHERE rank = 1
+ON CONFLICT (order_id) DO NOTHING
+"""
+"""An existing order belongs to the courier of its earliest report."""
 
 
 def _ms(moment: datetime) -> int:
@@ -185,7 +247,7 @@ class SQLiteStore:
         deadline = time.monotonic() + self._busy_timeout_ms / 1000
         while True:
             try:
-                self._conn().executescript(SCHEMA)
+                self._migrate()
                 return
             except StoreUnavailable as exc:  # the connection's own set-up, already explained
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
@@ -194,6 +256,35 @@ class SQLiteStore:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
                     raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
             time.sleep(0.02)
+
+    def _migrate(self) -> None:
+        """Bring the file to :data:`SCHEMA_VERSION` in one transaction (a new file or an old one)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"SQLite store {self.path} has schema version {version}; this release knows up to {SCHEMA_VERSION}"
+                )
+            has_history = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'locations'").fetchone()
+            if version == 0 and has_history:
+                log.info("migrating SQLite store %s to schema %d (history keyed by courier and msg_id)",
+                         self.path, SCHEMA_VERSION)
+                for statement in MIGRATE_TO_1.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+            for statement in SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            if version == 0 and has_history:
+                conn.execute(OWNERS_FROM_HISTORY)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -227,25 +318,28 @@ class SQLiteStore:
         self, reports: Sequence[LocationReport], rejected: Sequence[RejectedReport] = ()
     ) -> InsertResult:
         conn = self._conn()
-        now = _now_ms()
-        rows = [_row(r) for r in reports]
+        now = datetime.now(UTC)
+        now_ms = _ms(now)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                before = conn.total_changes
+                # Read and written in one IMMEDIATE transaction: no other writer in between.
+                admission = admit(reports, self._stored_versions(conn, reports), self._owners(conn, reports), now)
                 conn.executemany(
-                    f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)"
-                    " ON CONFLICT (msg_id) DO NOTHING",
-                    [(*row, now) for row in rows],
+                    "INSERT INTO orders (order_id, deliverer_id, since_ms) VALUES (?, ?, ?)",
+                    [(order_id, deliverer_id, now_ms) for order_id, deliverer_id in admission.new_owners.items()],
                 )
-                inserted = conn.total_changes - before
-                conn.executemany(_UPSERT_LAST, [(*row, now) for row in _newest_per_order(rows)])
+                conn.executemany(
+                    f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)",
+                    [(*_row(r), now_ms) for r in admission.accepted],
+                )
+                conn.executemany(_UPSERT_LAST, [(*_row(r), now_ms) for r in newest_per_order(admission.accepted)])
                 conn.executemany(
                     "INSERT INTO rejected (received_ms, topic, reason, message, payload, payload_size)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     [
                         (_ms(r.received_at), r.topic, r.reason, r.message, r.payload, r.payload_size)
-                        for r in rejected
+                        for r in (*rejected, *admission.refused)
                     ],
                 )
                 conn.execute("COMMIT")
@@ -257,7 +351,74 @@ class SQLiteStore:
             if _is_outage(exc):
                 raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
             raise
-        return InsertResult(inserted=inserted, duplicates=len(rows) - inserted, rejected=len(rejected))
+        return InsertResult(
+            inserted=len(admission.accepted), duplicates=admission.duplicates, rejected=len(rejected),
+            refused=tuple(admission.refused),
+        )
+
+    @staticmethod
+    def _stored_versions(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[Key, Essentials]:
+        keys = list(dict.fromkeys(key_of(r) for r in reports))
+        found: dict[Key, Essentials] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start : start + _KEYS_PER_QUERY]
+            pairs = ", ".join("(?, ?)" for _ in chunk)
+            rows = conn.execute(
+                f"SELECT deliverer_id, msg_id, {_ESSENTIAL_COLUMNS} FROM locations"
+                f" WHERE (deliverer_id, msg_id) IN (VALUES {pairs})",
+                [part for key in chunk for part in key],
+            )
+            for deliverer_id, msg_id, *essentials in rows:
+                found[(deliverer_id, msg_id)] = tuple(essentials)
+        return found
+
+    @staticmethod
+    def _owners(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[str, str]:
+        orders = list(dict.fromkeys(r.order_id for r in reports))
+        owners: dict[str, str] = {}
+        for start in range(0, len(orders), _KEYS_PER_QUERY):
+            chunk = orders[start : start + _KEYS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            owners.update(conn.execute(f"SELECT order_id, deliverer_id FROM orders WHERE order_id IN ({marks})", chunk))
+        return owners
+
+    def order_courier(self, order_id: str) -> OrderCourier | None:
+        row = self._query_one("SELECT deliverer_id, since_ms FROM orders WHERE order_id = ?", (order_id,))
+        if row is None:
+            return None
+        handovers = self._query(
+            "SELECT from_deliverer, to_deliverer, at_ms FROM order_handovers WHERE order_id = ? ORDER BY id",
+            (order_id,),
+        )
+        return OrderCourier(
+            order_id, row[0], _moment(row[1]), tuple(Handover(f, t, _moment(at)) for f, t, at in handovers)
+        )
+
+    def hand_over(self, order_id: str, deliverer_id: str, at: datetime) -> OrderCourier:
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                current = conn.execute("SELECT deliverer_id FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+                previous = current[0] if current else None
+                if previous != deliverer_id:
+                    conn.execute(
+                        "INSERT INTO orders (order_id, deliverer_id, since_ms) VALUES (?, ?, ?) ON CONFLICT (order_id)"
+                        " DO UPDATE SET deliverer_id = excluded.deliverer_id, since_ms = excluded.since_ms",
+                        (order_id, deliverer_id, _ms(at)),
+                    )
+                    conn.execute(
+                        "INSERT INTO order_handovers (order_id, from_deliverer, to_deliverer, at_ms)"
+                        " VALUES (?, ?, ?, ?)",
+                        (order_id, previous, deliverer_id, _ms(at)),
+                    )
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
+            raise
+        courier = self.order_courier(order_id)
+        assert courier is not None
+        return courier
 
     def last_location(self, order_id: str) -> LocationReport | None:
         row = self._query_one(f"SELECT {_COLS} FROM last_locations WHERE order_id = ?", (order_id,))
@@ -441,13 +602,3 @@ class SQLiteStore:
     def _query_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         rows = self._query(sql, params)
         return rows[0] if rows else None
-
-
-def _newest_per_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One candidate per order (newest timestamp, then largest msg_id): fewer upserts per batch."""
-    newest: dict[str, tuple[Any, ...]] = {}
-    for row in rows:
-        current = newest.get(row[1])
-        if current is None or (row[4], row[0]) > (current[4], current[0]):
-            newest[row[1]] = row
-    return list(newest.values())

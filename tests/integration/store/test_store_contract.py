@@ -14,9 +14,9 @@ from tests.helpers import make_reports, wait_until
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
-def report(order: str, msg: str, at: datetime, lat: float = 45.0) -> LocationReport:
+def report(order: str, msg: str, at: datetime, lat: float = 45.0, courier: str = "d1") -> LocationReport:
     return LocationReport(
-        msg_id=msg, order_id=order, deliverer_id="d1", delivery_state="on_the_way",
+        msg_id=msg, order_id=order, deliverer_id=courier, delivery_state="on_the_way",
         timestamp=at, latitude=lat, longitude=9.0,
     )
 
@@ -49,7 +49,7 @@ def test_last_location_never_moves_backwards(store: Store) -> None:
 
 def test_last_location_is_the_same_whatever_the_arrival_order(store: Store) -> None:
     reports = make_reports(200, orders=5, start=T0)
-    tie = report("o-0", "zz-tie", reports[-5].timestamp)
+    tie = report("o-0", "zz-tie", reports[-5].timestamp, courier="d0")
     shuffled = [*reports, tie]
     random.Random(3).shuffle(shuffled)
     for chunk in range(0, len(shuffled), 17):
@@ -210,3 +210,79 @@ def test_stale_delivery_attempts_go_with_old_dead_letters(store: Store) -> None:
     store.record_delivery_attempts(["old"])
     store.trim_rejected(older_than=datetime.now(UTC) + timedelta(seconds=1), keep_newest=100)
     assert store.delivery_attempts(["old"]) == {}
+
+
+def test_the_idempotency_key_is_per_courier_so_a_squatted_msg_id_takes_nothing(store: Store) -> None:
+    squatter = report("o-d1", "next-id", T0, courier="d1")
+    victim = report("o-d2", "next-id", T0 + timedelta(seconds=1), courier="d2")
+    assert store.insert_batch([squatter]).inserted == 1
+    result = store.insert_batch([victim])
+    assert (result.inserted, result.duplicates, result.refused) == (1, 0, ())
+    assert store.last_location("o-d2") == victim and store.history("o-d2") == [victim]
+
+
+def test_a_conflicting_duplicate_is_dead_lettered_and_changes_nothing(store: Store) -> None:
+    original = report("o1", "m1", T0, lat=45.0)
+    store.insert_batch([original])
+    moved = report("o1", "m1", T0 + timedelta(minutes=5), lat=46.0)
+    elsewhere = report("o-new", "m1", T0 + timedelta(minutes=6), lat=47.0)
+
+    result = store.insert_batch([moved, elsewhere, original])
+
+    assert (result.inserted, result.duplicates) == (0, 1)
+    assert [r.reason for r in result.refused] == ["conflicting_duplicate"] * 2
+    assert "stored order o1, on_the_way, 2026-03-01T10:00:00.000Z, 45.0, 9.0" in result.refused[0].message
+    assert store.history("o1") == [original] and store.last_location("o1") == original
+    assert store.last_location("o-new") is None and store.order_courier("o-new") is None
+    assert store.counts().orders == 1
+    letters = store.rejected()
+    assert sorted(r.reason for r in letters) == ["conflicting_duplicate"] * 2
+    assert {LocationReport.model_validate_json(r.payload) for r in letters} == {moved, elsewhere}
+
+
+def test_within_one_batch_the_first_version_of_a_key_wins(store: Store) -> None:
+    first, second = report("o1", "m1", T0, lat=45.0), report("o1", "m1", T0, lat=45.5)
+    result = store.insert_batch([first, second])
+    assert (result.inserted, [r.reason for r in result.refused]) == (1, ["conflicting_duplicate"])
+    assert store.history("o1") == [first]
+
+
+def test_an_order_belongs_to_the_courier_that_started_it_until_handed_over(store: Store) -> None:
+    store.insert_batch([report("o1", "a1", T0, courier="d1")])
+    intruder = report("o1", "b1", T0 + timedelta(minutes=1), lat=10.0, courier="d2")
+
+    refused = store.insert_batch([intruder])
+
+    assert (refused.inserted, [r.reason for r in refused.refused]) == (0, ["order_owned_by_other_courier"])
+    last = store.last_location("o1")
+    assert last is not None and last.deliverer_id == "d1" and last.latitude == 45.0
+    owner = store.order_courier("o1")
+    assert owner is not None and owner.deliverer_id == "d1" and owner.handovers == ()
+
+    handed = store.hand_over("o1", "d2", T0 + timedelta(minutes=2))
+    assert handed.deliverer_id == "d2" and [(h.from_deliverer, h.to_deliverer) for h in handed.handovers] == [
+        ("d1", "d2")
+    ]
+    late_old_courier = report("o1", "a2", T0 + timedelta(minutes=3), courier="d1")
+    result = store.insert_batch([intruder, late_old_courier, report("o1", "a1", T0, courier="d1")])
+    assert (result.inserted, result.duplicates) == (1, 1), "d1's stored report stays a plain duplicate"
+    assert [r.reason for r in result.refused] == ["order_owned_by_other_courier"]
+    assert store.last_location("o1") == intruder
+
+
+def test_an_order_handed_over_before_its_first_report_refuses_everyone_else(store: Store) -> None:
+    store.hand_over("o9", "d9", T0)
+    squatter, courier = report("o9", "x", T0, courier="d1"), report("o9", "y", T0, courier="d9")
+    result = store.insert_batch([squatter, courier])
+    assert result.inserted == 1 and [r.reason for r in result.refused] == ["order_owned_by_other_courier"]
+    owner = store.order_courier("o9")
+    assert owner is not None and owner.deliverer_id == "d9"
+    assert [(h.from_deliverer, h.to_deliverer) for h in owner.handovers] == [(None, "d9")]
+    assert store.hand_over("o9", "d9", T0 + timedelta(hours=1)).handovers == owner.handovers, "no-op handover"
+
+
+def test_two_couriers_starting_one_order_in_one_batch_the_first_one_owns_it(store: Store) -> None:
+    result = store.insert_batch([report("o1", "m", T0, courier="d2"), report("o1", "m", T0, courier="d1")])
+    assert result.inserted == 1 and [r.reason for r in result.refused] == ["order_owned_by_other_courier"]
+    owner = store.order_courier("o1")
+    assert owner is not None and owner.deliverer_id == "d2"
