@@ -66,12 +66,14 @@ def admit(
     """Sort ``reports`` (in arrival order) given the stored versions of their keys and the owners
     of their orders; reports within the batch count as stored once taken."""
     admission = Admission()
-    seen = dict(stored)
+    taken: dict[Key, LocationReport] = {}
     owner_of = dict(owners)
     for report in reports:
-        key, essentials = key_of(report), essentials_of(report)
-        earlier = seen.get(key)
+        key = (report.deliverer_id, report.msg_id)
+        earlier_report = taken.get(key)
+        earlier = stored.get(key) if earlier_report is None else essentials_of(earlier_report)
         if earlier is not None:
+            essentials = essentials_of(report)
             if earlier == essentials:
                 admission.duplicates += 1
             else:
@@ -91,7 +93,7 @@ def admit(
                 f" with PUT /v1/orders/{report.order_id}/courier first",
             ))
             continue
-        seen[key] = essentials
+        taken[key] = report
         admission.accepted.append(report)
     return admission
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deliverer.contract import DeliveryState, LocationReport
-from deliverer.store.admission import Essentials, Key, admit, key_of, newest_per_order
+from deliverer.store.admission import Admission, Essentials, Key, admit, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     Counts,
@@ -324,14 +324,10 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # Read and written in one IMMEDIATE transaction: no other writer in between.
-                admission = admit(reports, self._stored_versions(conn, reports), self._owners(conn, reports), now)
+                admission = self._admit(conn, reports, now, now_ms)
                 conn.executemany(
                     "INSERT INTO orders (order_id, deliverer_id, since_ms) VALUES (?, ?, ?)",
                     [(order_id, deliverer_id, now_ms) for order_id, deliverer_id in admission.new_owners.items()],
-                )
-                conn.executemany(
-                    f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)",
-                    [(*_row(r), now_ms) for r in admission.accepted],
                 )
                 conn.executemany(_UPSERT_LAST, [(*_row(r), now_ms) for r in newest_per_order(admission.accepted)])
                 conn.executemany(
@@ -356,20 +352,53 @@ class SQLiteStore:
             refused=tuple(admission.refused),
         )
 
+    def _admit(
+        self, conn: sqlite3.Connection, reports: Sequence[LocationReport], now: datetime, now_ms: int
+    ) -> Admission:
+        """Sort the batch and insert the history it adds.
+
+        Most batches hold only new keys, so they are inserted first as if none were stored; only
+        when that proves wrong (a redelivery, a conflict, another courier's order) is the insert
+        undone and the batch sorted again against the stored versions of its keys.
+        """
+        owners = self._owners(conn, reports)
+        admission = admit(reports, {}, owners, now)
+        insert = f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)"
+        conn.execute("SAVEPOINT new_keys")
+        if not admission.refused:
+            before = conn.total_changes
+            conn.executemany(
+                insert + " ON CONFLICT (deliverer_id, msg_id) DO NOTHING",
+                [(*_row(r), now_ms) for r in admission.accepted],
+            )
+            if conn.total_changes - before == len(admission.accepted):
+                conn.execute("RELEASE new_keys")
+                return admission
+            conn.execute("ROLLBACK TO new_keys")
+        admission = admit(reports, self._stored_versions(conn, reports), owners, now)
+        conn.executemany(insert, [(*_row(r), now_ms) for r in admission.accepted])
+        conn.execute("RELEASE new_keys")
+        return admission
+
     @staticmethod
     def _stored_versions(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[Key, Essentials]:
-        keys = list(dict.fromkeys(key_of(r) for r in reports))
+        """The stored versions of the batch's keys: one lookup per courier on the primary key
+        (SQLite walks the index for ``deliverer_id = ? AND msg_id IN (...)``, not for row values)."""
+        by_courier: dict[str, list[str]] = {}
+        for report in reports:
+            by_courier.setdefault(report.deliverer_id, []).append(report.msg_id)
         found: dict[Key, Essentials] = {}
-        for start in range(0, len(keys), _KEYS_PER_QUERY):
-            chunk = keys[start : start + _KEYS_PER_QUERY]
-            pairs = ", ".join("(?, ?)" for _ in chunk)
-            rows = conn.execute(
-                f"SELECT deliverer_id, msg_id, {_ESSENTIAL_COLUMNS} FROM locations"
-                f" WHERE (deliverer_id, msg_id) IN (VALUES {pairs})",
-                [part for key in chunk for part in key],
-            )
-            for deliverer_id, msg_id, *essentials in rows:
-                found[(deliverer_id, msg_id)] = tuple(essentials)
+        for deliverer_id, msg_ids in by_courier.items():
+            for start in range(0, len(msg_ids), _KEYS_PER_QUERY):
+                chunk = msg_ids[start : start + _KEYS_PER_QUERY]
+                marks = ", ".join("?" for _ in chunk)
+                rows = conn.execute(
+                    f"SELECT msg_id, {_ESSENTIAL_COLUMNS} FROM locations"
+                    f" WHERE deliverer_id = ? AND msg_id IN ({marks})",
+                    (deliverer_id, *chunk),
+                )
+                for msg_id, *essentials in rows:
+                    found[(deliverer_id, msg_id)] = tuple(essentials)
         return found
 
     @staticmethod
