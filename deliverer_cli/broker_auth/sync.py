@@ -20,7 +20,7 @@ from typing import Any
 from deliverer.mqtt import MqttEndpoint
 from deliverer_cli.broker_auth import dynsec
 from deliverer_cli.broker_auth.accounts import ADMIN_USERNAME, Account, admin_account
-from deliverer_cli.broker_auth.control import BrokerNotRunning, Command, DynsecControl
+from deliverer_cli.broker_auth.control import BrokerNotRunning, Command, ControlError, DynsecControl
 
 CONFIG_NAME = "dynamic-security.json"
 ADMIN_PASSWORD_NAME = "accounts-admin.password"
@@ -104,6 +104,13 @@ def sync_accounts(
                 sent = len(commands)
         except BrokerNotRunning as exc:
             log.info("%s: the broker loads the accounts when it starts", exc)
+        except ControlError as exc:
+            # A broker from before these accounts (password file and ACL) knows no administrator;
+            # the new config takes over when Compose recreates it with the new configuration.
+            if exc.reason != "login_refused" or saved is not None:
+                raise
+            log.warning("%s: the running broker has no accounts administrator yet; it loads the accounts"
+                        " when it restarts", exc)
     config = dynsec.render_config([admin, *accounts], saved)
     write_private(config_path, json.dumps(config, indent=1) + "\n", owner)
     return SyncResult(sent, len(accounts))

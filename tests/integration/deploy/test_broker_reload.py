@@ -121,6 +121,20 @@ def test_the_accounts_are_the_same_after_a_restart(broker: ContainerBroker) -> N
     assert logs_in(broker, "d1", couriers(broker)["d1"])
 
 
+def test_a_broker_without_the_administrator_gets_the_accounts_at_its_restart(broker: ContainerBroker) -> None:
+    """As when upgrading from the password-file broker: the first run cannot log in, and says so."""
+    for name in ("dynamic-security.json", "accounts-admin.password"):
+        (broker.auth_dir / name).unlink()
+    done = broker.accounts(MQTT_API_PASSWORD="after-the-upgrade")
+    assert done.returncode == 0, done.stderr
+    assert "no accounts administrator yet" in done.stderr
+    assert not logs_in(broker, "svc~api", "after-the-upgrade")
+    assert broker.stop() == 0, broker.log()
+    broker.start()
+    assert logs_in(broker, "svc~api", "after-the-upgrade")
+    assert broker.accounts().stdout.endswith("(0 changes)\n"), "the administrator works after the restart"
+
+
 def tls_handshake(broker: ContainerBroker, server_name: str) -> bool:
     context = ssl.create_default_context(cafile=broker.cert_dir / "ca.crt")
     try:
