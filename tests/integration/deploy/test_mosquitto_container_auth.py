@@ -288,3 +288,23 @@ def test_the_subscriber_service_stores_a_couriers_report_and_never_a_spoofed_one
     )
     assert "does not let us read" not in process.log()
     assert process.terminate() == 0, process.log()
+
+
+def test_a_couriers_will_on_another_couriers_topic_is_never_delivered(
+    container_broker: ContainerBroker, login: Callable[..., MqttSession]
+) -> None:
+    subscriber = login("svc~subscriber")
+    subscriber.subscribe(SUBSCRIBE_TOPIC)
+    forged = report("d2", "acl-will-forged")
+    courier = MqttSession(container_broker.url("d1"), client_id="d1")
+    courier.client.will_set(forged.topic, forged.to_json(), qos=1)
+    assert not courier.open().is_failure
+    # An abrupt end, as a lost device: the broker publishes the will, if the ACL lets it.
+    sock = courier.client.socket()
+    assert sock is not None
+    sock.close()
+    courier.client.loop_stop()
+    own = report("d2", "acl-after-will")
+    assert not login("d2").publish(own.topic, own.to_json()).is_failure
+    assert subscriber.next_message().payload == own.to_json()
+    assert_no_report_delivered(subscriber)
