@@ -533,7 +533,7 @@ class MongoStore:
             deleted += int(result.deleted_count)
 
     def ping(self) -> None:
-        self._guard(self._client.admin.command, "ping")
+        self._guard(self._database.command, "ping")
 
     def close(self) -> None:
         if self._client is not None:

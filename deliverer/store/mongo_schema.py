@@ -107,7 +107,7 @@ def describe(spec: Mapping[str, Any]) -> str:
 
 
 def _drop_hint(collection: str, name: str) -> str:
-    return f'drop it (db.{collection}.dropIndex("{name}") in mongosh), then {MIGRATE}'
+    return f'drop it first (db.{collection}.dropIndex("{name}") in mongosh)'
 
 
 def problems(existing: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[Problem]:
