@@ -34,9 +34,9 @@ from tests.integration.deploy.compose_project import (
 )
 
 APP_SERVICES = {"api": "app_api", "subscriber": "subscriber", "publisher": "publisher", "exporter": "spark_jobs"}
-# The broker's one-shots run `deliverer broker-accounts` and `deliverer broker-certs` from the same image.
-BUILT_SERVICES = {**APP_SERVICES, "mqtt-auth": "subscriber", "mqtt-certs": "subscriber"}
-ONE_SHOT = {"mqtt-auth", "mqtt-certs", "mongodb-users", "lake-bucket"}
+# The one-shots run `deliverer broker-accounts`, `broker-certs` and `store migrate` from the subscriber's image.
+BUILT_SERVICES = {**APP_SERVICES, "mqtt-auth": "subscriber", "mqtt-certs": "subscriber", "store-migrate": "subscriber"}
+ONE_SHOT = {"mqtt-auth", "mqtt-certs", "mongodb-users", "store-migrate", "lake-bucket"}
 LONG_RUNNING = {"mqtt", "mongodb", "minio", "api", "subscriber", "exporter"}
 MQTT_ACCOUNTS = {"api": "svc~api", "subscriber": "svc~subscriber", "publisher": "svc~publisher"}
 URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
@@ -64,7 +64,8 @@ def unescaped(text: str) -> str:
 
 def test_the_stack_has_every_service(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == {
-        "mqtt-auth", "mqtt-certs", "mqtt", "mongodb", "mongodb-users", "minio", "lake-bucket", *APP_SERVICES
+        "mqtt-auth", "mqtt-certs", "mqtt", "mongodb", "mongodb-users", "store-migrate", "minio", "lake-bucket",
+        *APP_SERVICES,
     }
 
 
@@ -133,15 +134,16 @@ def test_no_host_network_and_no_fixed_container_names(services: dict[str, dict[s
 
 
 def test_services_wait_for_their_dependencies_to_be_healthy_or_done(services: dict[str, dict[str, Any]]) -> None:
+    # Every service that opens the store waits for its migration (they refuse a store not migrated).
+    migrated = {"mongodb-users": "service_completed_successfully", "store-migrate": "service_completed_successfully"}
     expected = {
         "mqtt": {"mqtt-auth": "service_completed_successfully", "mqtt-certs": "service_completed_successfully"},
         "mongodb-users": {"mongodb": "service_healthy"},
         "lake-bucket": {"minio": "service_healthy"},
-        "api": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
-        "subscriber": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
-        "exporter": {
-            "mongodb-users": "service_completed_successfully", "lake-bucket": "service_completed_successfully"
-        },
+        "store-migrate": {"mongodb-users": "service_completed_successfully"},
+        "api": {**migrated, "mqtt": "service_healthy"},
+        "subscriber": {**migrated, "mqtt": "service_healthy"},
+        "exporter": {**migrated, "lake-bucket": "service_completed_successfully"},
         "publisher": {"mqtt": "service_healthy"},
     }
     for name, service in services.items():
@@ -246,7 +248,7 @@ def test_services_log_in_with_their_own_accounts(
         endpoint = parse_mqtt_url(environment(services[name])["DELIVERER_MQTT_URL"])
         assert (endpoint.host, endpoint.port, endpoint.username) == ("mqtt", 1883, username)
         assert endpoint.password == env_example[f"MQTT_{name.upper()}_PASSWORD"]
-    for name in ("api", "subscriber", "exporter"):
+    for name in ("api", "subscriber", "exporter", "store-migrate"):
         store = urlsplit(environment(services[name])["DELIVERER_STORE_URL"])
         assert (store.scheme, store.hostname, store.port, store.path) == (
             "mongodb", "mongodb", 27017, "/" + env_example["MONGO_APP_DATABASE"]

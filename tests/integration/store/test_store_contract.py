@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from deliverer.contract import LocationReport
-from deliverer.store import HistoryCursor, RejectedReport, Store
+from deliverer.store import HistoryCursor, RejectedReport, Store, open_store
 from deliverer.store.base import EXPORT_COLUMNS, REJECTED_PAYLOAD_KEEP_BYTES
 from tests.helpers import make_reports, wait_until
 
@@ -60,6 +62,40 @@ def test_last_location_is_the_same_whatever_the_arrival_order(store: Store) -> N
             (r for r in [*reports, tie] if r.order_id == f"o-{order}"), key=lambda r: (r.timestamp, r.msg_id)
         )
         assert last is not None and last.msg_id == expected.msg_id
+
+
+def test_a_newer_report_without_the_optional_fields_clears_them(store: Store) -> None:
+    full = LocationReport(
+        msg_id="m1", order_id="o1", deliverer_id="d1", delivery_state="on_the_way", timestamp=T0,
+        latitude=45.0, longitude=9.0, speed_kmh=30.0, heading=90.0, accuracy_m=5.0, seq=1,
+    )
+    bare = report("o1", "m2", T0 + timedelta(minutes=1), lat=45.1)
+    store.insert_batch([full])
+    store.insert_batch([bare])
+    assert store.last_location("o1") == bare
+
+
+def test_two_writers_starting_the_same_orders_at_once_keep_the_newest_report(store: Store, store_url: str) -> None:
+    """Subscriber replicas write at once: whichever creates an order's last location, the newest
+    report ends up there, and every report is stored once."""
+    other = open_store(store_url)
+    orders = [f"race-{n}" for n in range(40)]
+    older = [report(order, f"{order}-older", T0) for order in orders]
+    newer = [report(order, f"{order}-newer", T0 + timedelta(minutes=1), lat=46.0) for order in orders]
+    together = threading.Barrier(2)
+
+    def write(target: Store, batch: list[LocationReport]) -> int:
+        together.wait(timeout=30)
+        return target.insert_batch(batch).inserted
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            written = [pool.submit(write, store, older), pool.submit(write, other, newer)]
+            assert [f.result(timeout=60) for f in written] == [40, 40]
+    finally:
+        other.close()
+    assert [store.last_location(order) for order in orders] == newer
+    assert store.counts().locations == 80
 
 
 def test_last_location_of_unknown_order_is_none(store: Store) -> None:
@@ -145,6 +181,15 @@ def test_days_ingested_since_names_the_event_days_of_new_reports(store: Store) -
     assert store.event_days_ingested_since(mark) == ["2026-03-01", "2026-03-04"]
 
 
+def test_a_day_larger_than_one_delete_request_is_deleted_whole(store: Store) -> None:
+    day = make_reports(2_500, orders=25, start=T0, step_s=10.0)
+    store.insert_batch([*day, report("o-next", "next-day", T0 + timedelta(days=1))])
+    assert store.delete_between(T0, T0 + timedelta(days=1)) == 2_500
+    assert store.count_between(T0, T0 + timedelta(days=1)) == 0
+    assert store.counts().locations == 1
+    assert store.delete_between(T0, T0 + timedelta(days=1)) == 0
+
+
 def test_delete_between_removes_history_and_keeps_last_locations(store: Store) -> None:
     store.insert_batch([report("o1", "a", T0), report("o1", "b", T0 + timedelta(days=1))])
     assert store.delete_between(T0, T0 + timedelta(days=1)) == 1
@@ -174,6 +219,19 @@ def test_dead_letters_are_listed_newest_first_by_reason_and_time_and_found_by_id
     assert store.rejected(limit=0) == []
     assert store.rejected_entry(newest_first[2].id) == newest_first[2]
     assert store.rejected_entry("no-such-id") is None
+
+
+def test_dead_letters_received_at_one_moment_are_listed_last_stored_first(store: Store) -> None:
+    store.insert_batch([], [_letter(T0, "not_json", n) for n in range(3)])
+    store.insert_batch([], [_letter(T0, "not_json", n) for n in range(3, 5)])
+    assert [r.message for r in store.rejected()] == [f"problem {n}" for n in (4, 3, 2, 1, 0)]
+    assert [r.message for r in store.rejected(limit=2)] == ["problem 4", "problem 3"]
+
+
+def test_a_limit_of_zero_lists_nothing(store: Store) -> None:
+    store.insert_batch([report("o1", "m1", T0)], [_letter(T0, "not_json", 0)])
+    assert store.history("o1", limit=0) == []
+    assert store.rejected(limit=0) == [] and store.rejected(limit=-1) == []
 
 
 def test_deleting_dead_letters_by_id(store: Store) -> None:
