@@ -476,7 +476,7 @@ class SQLiteStore:
             f"SELECT {_COLS} FROM locations WHERE {' AND '.join(clauses)}"
             " ORDER BY ts_ms, msg_id LIMIT ?"
         )
-        return [_report(row) for row in self._query(sql, (*params, limit))]
+        return [_report(row) for row in self._query(sql, (*params, max(0, limit)))]
 
     def rejected(
         self, limit: int = 100, reason: str | None = None, since: datetime | None = None
