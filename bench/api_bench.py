@@ -266,6 +266,7 @@ class Servers:
     hello: str
     static: str
     app_pid: int
+    hello_pid: int
     broker_pid: int
     static_port: int
     app_port: int
@@ -289,11 +290,12 @@ def calibrate(servers: Servers, scripts: dict[str, Path], args: argparse.Namespa
 
 
 def run_scenario(servers: Servers, scenario: Scenario, script: Path, args: argparse.Namespace) -> Measurement:
-    api_cpu, broker_cpu = tree_cpu_seconds(servers.app_pid), tree_cpu_seconds(servers.broker_pid)
+    server_pid = servers.hello_pid if scenario.server == "hello" else servers.app_pid
+    server_cpu, broker_cpu = tree_cpu_seconds(server_pid), tree_cpu_seconds(servers.broker_pid)
     measurement = run_wrk(servers.hello if scenario.server == "hello" else servers.app, script, args, args.duration)
-    if measurement.requests and scenario.server == "app":
+    if measurement.requests:
         measurement.server_cpu_ms_per_request = round(
-            (tree_cpu_seconds(servers.app_pid) - api_cpu) * 1000 / measurement.requests, 3
+            (tree_cpu_seconds(server_pid) - server_cpu) * 1000 / measurement.requests, 3
         )
         measurement.broker_cpu_ms_per_request = round(
             (tree_cpu_seconds(servers.broker_pid) - broker_cpu) * 1000 / measurement.requests, 3
@@ -326,8 +328,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, An
                 wait_ready(urls["hello"], hello, work / "hello.log")
                 wait_for_port(ports["static"], 10, static)
                 assert broker.process is not None
-                servers = Servers(urls["app"], urls["hello"], urls["static"], app.pid, broker.process.pid,
-                                  ports["static"], ports["app"])
+                servers = Servers(urls["app"], urls["hello"], urls["static"], app.pid, hello.pid,
+                                  broker.process.pid, ports["static"], ports["app"])
                 scripts = {scenario.name: write_script(scenario, work, run_id) for scenario in (CEILING, *FIGURES)}
                 calibration = calibrate(servers, scripts, args)
                 first = run_scenario(servers, CEILING, scripts[CEILING.name], args)
@@ -369,6 +371,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, An
 def comparisons(rows: dict[str, Any], fixed_rate: dict[str, Any], calibration: dict[str, Any]) -> dict[str, Any]:
     """Each figure beside its ceiling or baseline, measured in this run."""
     hello = (rows["bare_hello_first"]["requests_per_s"] + rows["bare_hello_second"]["requests_per_s"]) / 2
+    hello_cpu = (rows["bare_hello_first"]["server_cpu_ms_per_request"]
+                 + rows["bare_hello_second"]["server_cpu_ms_per_request"]) / 2
     reads, app_hello = rows["get_last_location"], rows["app_hello"]
     naive, single, batch = rows["naive_post_single"], rows["post_single"], rows["post_batch_100"]
     return {
@@ -379,6 +383,10 @@ def comparisons(rows: dict[str, Any], fixed_rate: dict[str, Any], calibration: d
             "hello_second_req_per_s": rows["bare_hello_second"]["requests_per_s"],
             "app_hello_req_per_s": app_hello["requests_per_s"],
             "ratio_to_ceiling": round(reads["requests_per_s"] / hello, 3),
+            # The server's CPU per request, hello's over last-location's: the ratio with the CPU to themselves.
+            "server_cpu_ms_per_request": reads["server_cpu_ms_per_request"],
+            "hello_server_cpu_ms_per_request": round(hello_cpu, 3),
+            "cpu_ratio_to_ceiling": round(hello_cpu / reads["server_cpu_ms_per_request"], 3),
             "p50_ms_at_full_speed": reads["p50_ms"],
             "p99_ms_at_full_speed": reads["p99_ms"],
             "hello_p99_ms_at_full_speed": rows["bare_hello_first"]["p99_ms"],

@@ -3,8 +3,9 @@
     python bench/bare_subscriber.py MQTT_URL CLIENT_ID EXPECTED
 
 Once EXPECTED messages arrived it disconnects (keeping its session) and prints one JSON line:
-``{"received", "first_at", "last_at"}``, the ``time.monotonic()`` of the first and the last message,
-so the benchmark times the messages, not the process's start. Exits 0 then, 1 after 600 s. Same
+``{"received", "first_at", "last_at", "cpu_first", "cpu_last"}``: the ``time.monotonic()`` and the
+process's CPU time at the first and the last message, so the benchmark times the messages, not the
+process's start. Exits 0 then, 1 after 600 s. Same
 session settings as the real subscriber (MQTT 5, persistent session, shared subscription), nothing
 else. Prints ``subscribed`` once its subscription is in place.
 """
@@ -28,7 +29,7 @@ def main() -> int:
     endpoint = parse_mqtt_url(url)
     client = new_client(endpoint, client_id, clean_session=False)
     received = 0
-    first_at = last_at = 0.0
+    first_at = last_at = cpu_first = cpu_last = 0.0
 
     def on_connect(c: mqtt.Client, *_args: object) -> None:
         c.subscribe(SUBSCRIBE_TOPIC, qos=1)
@@ -37,12 +38,12 @@ def main() -> int:
         print("subscribed", flush=True)
 
     def on_message(c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        nonlocal received, first_at, last_at
+        nonlocal received, first_at, last_at, cpu_first, cpu_last
         json.loads(message.payload)
         received += 1
-        last_at = time.monotonic()
+        last_at, cpu_last = time.monotonic(), time.process_time()
         if received == 1:
-            first_at = last_at
+            first_at, cpu_first = last_at, cpu_last
         if received >= expected:
             c.disconnect()
 
@@ -56,7 +57,8 @@ def main() -> int:
     deadline = time.monotonic() + 600
     while received < expected and time.monotonic() < deadline:
         client.loop(0.2)
-    print(json.dumps({"received": received, "first_at": first_at, "last_at": last_at}), flush=True)
+    print(json.dumps({"received": received, "first_at": first_at, "last_at": last_at, "cpu_first": cpu_first,
+                      "cpu_last": cpu_last}), flush=True)
     return 0 if received >= expected else 1
 
 

@@ -40,6 +40,7 @@ from conditions import (  # noqa: E402
     ceiling_check,
     client_check,
     machine_cpu_seconds,
+    process_cpu_seconds,
     refuse,
     tree_cpu_seconds,
     write_results,
@@ -108,6 +109,11 @@ def rate(reports: int, seconds: float) -> int:
     return round(reports / seconds) if seconds > 0 else 0
 
 
+def cpu_per_report(cpu_seconds: float, reports: int) -> float | None:
+    """The consumers' CPU per report: unlike a rate, barely moved by what else runs on the machine."""
+    return round(cpu_seconds * 1e6 / reports, 1) if reports > 0 else None
+
+
 @dataclass(frozen=True)
 class Consumers:
     """``replicas`` subscribers of one kind on one broker: the real one (into one store) or the bare one."""
@@ -143,16 +149,17 @@ class Consumers:
     def _finish_real(self, procs: list[subprocess.Popen[bytes]], reports: int) -> dict[str, Any]:
         store = open_store(self.store_url)
         try:
-            first_at = first_count = None
+            first_at = first_count = first_cpu = None
             deadline = time.monotonic() + TIMEOUT_S
             while (count := store.counts().locations) < reports:
                 now = time.monotonic()
+                cpu = sum(process_cpu_seconds(proc.pid) for proc in procs)
                 if first_at is None and count:
-                    first_at, first_count = now, count
+                    first_at, first_count, first_cpu = now, count, cpu
                 if now > deadline or any(proc.poll() is not None for proc in procs):
                     raise RuntimeError(f"a subscriber stopped or stalled at {count:,} of {reports:,}, see {self.work}")
                 time.sleep(POLL_S)
-            last_at = time.monotonic()
+            last_at, last_cpu = time.monotonic(), sum(process_cpu_seconds(proc.pid) for proc in procs)
             for proc in procs:
                 proc.terminate()
             for proc in procs:
@@ -160,11 +167,11 @@ class Consumers:
             stored = store.counts().locations
         finally:
             store.close()
-        if first_at is None:  # everything arrived before the first count
-            first_at, first_count = last_at - POLL_S, 0
-        assert first_count is not None
+        if first_at is None or first_count is None or first_cpu is None:  # all stored before the first count
+            first_at, first_count, first_cpu = last_at - POLL_S, 0, 0.0
         seconds = last_at - first_at
         return {"reports": reports, "seconds": round(seconds, 3), "rate": rate(reports - first_count, seconds),
+                "cpu_us_per_report": cpu_per_report(last_cpu - first_cpu, reports - first_count),
                 "stored": stored, "zero_loss": stored == reports}
 
     def _finish_bare(self, procs: list[subprocess.Popen[bytes]], reports: int) -> dict[str, Any]:
@@ -176,7 +183,9 @@ class Consumers:
             ends.append(json.loads((self.work / f"{client_id}.log").read_text().strip().splitlines()[-1]))
         received = sum(end["received"] for end in ends)
         seconds = max(end["last_at"] for end in ends) - min(end["first_at"] for end in ends)
-        return {"reports": received, "seconds": round(seconds, 3), "rate": rate(received - 1, seconds)}
+        cpu = sum(end["cpu_last"] - end["cpu_first"] for end in ends)
+        return {"reports": received, "seconds": round(seconds, 3), "rate": rate(received - 1, seconds),
+                "cpu_us_per_report": cpu_per_report(cpu, received - len(ends))}
 
 
 def drain_once(
@@ -236,12 +245,18 @@ def bracketed(name: str, run_one: Callable[[str, str], dict[str, Any]]) -> dict[
     second = run_one("ceiling", f"{name}-ceiling-2")
     print(f"  {name} ceiling again: {second['rate']:,} reports/s", file=sys.stderr, flush=True)
     check = ceiling_check(f"{name} bare subscriber", first["rate"], second["rate"])
+    ceiling_cpu = [run["cpu_us_per_report"] for run in (first, second) if run["cpu_us_per_report"]]
+    cpu_ratio = None
+    if ceiling_cpu and figure["cpu_us_per_report"]:
+        cpu_ratio = round(sum(ceiling_cpu) / len(ceiling_cpu) / figure["cpu_us_per_report"], 3)
     return {
         "ceiling_first": first,
         "figure": figure,
         "ceiling_second": second,
         "ceiling": {"rate": round(check["mean"]), "spread": check["spread"]},
         "ratio_to_ceiling": round(figure["rate"] / check["mean"], 3),
+        # The ceiling's CPU per report over the figure's: what the ratio would be if each had the CPU to itself.
+        "cpu_ratio_to_ceiling": cpu_ratio,
     }
 
 
@@ -269,10 +284,13 @@ def main() -> int:
             live = bracketed("ingest_live", lambda kind, run: live_once(work, kind, run, load, args.live_reports))
         live["load_generator_alone"] = client_max
         results = {"ingest_drain": drain, "ingest_live": live}
-        print(f"{'benchmark':<14} {'reports/s':>10} {'ceiling':>10} {'ratio':>6} {'zero loss':>9}")
+        print(f"{'benchmark':<14} {'reports/s':>10} {'ceiling':>10} {'ratio':>6} {'CPU us/report':>14} "
+              f"{'ceiling CPU':>12} {'CPU ratio':>9} {'zero loss':>9}")
         for name, row in results.items():
             print(f"{name:<14} {row['figure']['rate']:>10,} {row['ceiling']['rate']:>10,} "
-                  f"{row['ratio_to_ceiling']:>6.2f} {row['figure']['zero_loss']!s:>9}")
+                  f"{row['ratio_to_ceiling']:>6.2f} {row['figure']['cpu_us_per_report'] or 0:>14.1f} "
+                  f"{row['ceiling_first']['cpu_us_per_report'] or 0:>12.1f} {row['cpu_ratio_to_ceiling'] or 0:>9.2f} "
+                  f"{row['figure']['zero_loss']!s:>9}")
         live_rates = [live[key]["rate"] for key in ("ceiling_first", "figure", "ceiling_second")]
         checks = [
             ceiling_check("ingest_drain bare subscriber", drain["ceiling_first"]["rate"],
