@@ -7,7 +7,8 @@ Once EXPECTED messages arrived it disconnects (keeping its session) and prints o
 process's CPU time at the first and the last message, so the benchmark times the messages, not the
 process's start. Exits 0 then, 1 after 600 s. Same
 session settings as the real subscriber (MQTT 5, persistent session, shared subscription), nothing
-else. Prints ``subscribed`` once its subscription is in place.
+else; ``?protocol=3.1.1`` in the URL makes it an MQTT 3.1.1 client, like the subscriber's own
+option. Prints ``subscribed`` once its subscription is in place.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ def main() -> int:
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    props.ReceiveMaximum = 4000
-    client.connect(endpoint.host, endpoint.port, keepalive=30, clean_start=False, properties=props)
+    if endpoint.is_v5:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        props.ReceiveMaximum = 4000
+        client.connect(endpoint.host, endpoint.port, keepalive=30, clean_start=False, properties=props)
+    else:  # MQTT 3.1.1: the session persists by clean_session=False, the broker's max_inflight bounds it
+        client.connect(endpoint.host, endpoint.port, keepalive=30)
     deadline = time.monotonic() + 600
     while received < expected and time.monotonic() < deadline:
         client.loop(0.2)

@@ -80,15 +80,15 @@ def wait_for_text(log: Path, text: str, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
-def make_session(broker: Mosquitto, work: Path, client_id: str, *, real: bool, store_url: str) -> None:
+def make_session(url: str, work: Path, client_id: str, *, real: bool, store_url: str) -> None:
     """Connect once so the broker keeps a session (and queues for it) while the client is away."""
     log = work / f"{client_id}-session.log"
     if real:
-        proc = deliverer("subscribe", "--mqtt-url", broker.url, "--store", store_url, "--client-id", client_id, log=log)
+        proc = deliverer("subscribe", "--mqtt-url", url, "--store", store_url, "--client-id", client_id, log=log)
         wait_for_text(log, "subscribed to")
         proc.terminate()
     else:
-        proc = bare(broker.url, client_id, 1 << 30, log)
+        proc = bare(url, client_id, 1 << 30, log)
         wait_for_text(log, "subscribed")
         proc.kill()
     proc.wait(30)
@@ -124,20 +124,26 @@ class Consumers:
     name: str
     store_url: str
     replicas: int = 1
+    protocol: str = "5"
+    """MQTT version of the subscribers: 5 (the product's default) or 3.1.1."""
+
+    @property
+    def url(self) -> str:
+        return self.broker.url + ("?protocol=3.1.1" if self.protocol == "3.1.1" else "")
 
     def client_ids(self) -> list[str]:
         return [self.name] if self.replicas == 1 else [f"{self.name}-{i}" for i in range(self.replicas)]
 
     def make_sessions(self) -> None:
         for client_id in self.client_ids():
-            make_session(self.broker, self.work, client_id, real=self.kind == "figure", store_url=self.store_url)
+            make_session(self.url, self.work, client_id, real=self.kind == "figure", store_url=self.store_url)
 
     def start(self, reports: int) -> list[subprocess.Popen[bytes]]:
         if self.kind == "figure":
-            return [deliverer("subscribe", "--mqtt-url", self.broker.url, "--store", self.store_url, "--client-id",
+            return [deliverer("subscribe", "--mqtt-url", self.url, "--store", self.store_url, "--client-id",
                               client_id, log=self.work / f"{client_id}.log") for client_id in self.client_ids()]
         # The shared subscription splits round-robin: each bare replica waits for its share.
-        return [bare(self.broker.url, client_id, reports // self.replicas, self.work / f"{client_id}.log")
+        return [bare(self.url, client_id, reports // self.replicas, self.work / f"{client_id}.log")
                 for client_id in self.client_ids()]
 
     def finish(self, procs: list[subprocess.Popen[bytes]], reports: int) -> dict[str, Any]:
@@ -189,12 +195,12 @@ class Consumers:
 
 
 def drain_once(
-    work: Path, kind: str, run: str, stream: Path, reports: int, replicas: int = 1
+    work: Path, kind: str, run: str, stream: Path, reports: int, replicas: int = 1, protocol: str = "5"
 ) -> dict[str, Any]:
     """One drain on its own broker: the sessions made, the backlog queued into them, then drained."""
     broker = Mosquitto(work / f"{run}-broker").start()
     try:
-        consumers = Consumers(kind, broker, work, run, f"sqlite:///{work}/{run}.db", replicas)
+        consumers = Consumers(kind, broker, work, run, f"sqlite:///{work}/{run}.db", replicas, protocol)
         consumers.make_sessions()
         publish(broker, stream)
         assert broker.process is not None
@@ -211,11 +217,11 @@ def drain_once(
         broker.stop()
 
 
-def live_once(work: Path, kind: str, run: str, stream: Path, reports: int) -> dict[str, Any]:
+def live_once(work: Path, kind: str, run: str, stream: Path, reports: int, protocol: str = "5") -> dict[str, Any]:
     """Subscriber connected and subscribed first, then the load generator publishes while it consumes."""
     broker = Mosquitto(work / f"{run}-broker").start()
     try:
-        consumers = Consumers(kind, broker, work, run, f"sqlite:///{work}/{run}.db")
+        consumers = Consumers(kind, broker, work, run, f"sqlite:///{work}/{run}.db", protocol=protocol)
         consumers.make_sessions()
         procs = consumers.start(reports)
         wait_for_text(work / f"{run}.log", "subscribed")
@@ -270,6 +276,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=int, default=200_000, help="backlog size for ingest_drain")
     parser.add_argument("--live-reports", type=int, default=100_000, help="reports for ingest_live")
+    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
+                        help="MQTT version of the subscriber and of its bare ceiling (the product uses 5)")
     parser.add_argument("--force", action="store_true", help="run on a busy machine too; the results say so")
     parser.add_argument("--output", type=Path, default=RESULTS / "ingest.json")
     args = parser.parse_args()
@@ -278,15 +286,17 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
             work = Path(tmp)
             backlog, load = encode_load(work, args.reports, "drain"), encode_load(work, args.live_reports, "live")
-            drain = bracketed("ingest_drain", lambda kind, run: drain_once(work, kind, run, backlog, args.reports))
+            drain = bracketed("ingest_drain", lambda kind, run: drain_once(
+                work, kind, run, backlog, args.reports, protocol=args.protocol))
             client_max = load_alone(work, load)
             print(f"  load generator alone: {client_max:,} reports/s", file=sys.stderr, flush=True)
-            live = bracketed("ingest_live", lambda kind, run: live_once(work, kind, run, load, args.live_reports))
+            live = bracketed("ingest_live", lambda kind, run: live_once(
+                work, kind, run, load, args.live_reports, args.protocol))
         live["load_generator_alone"] = client_max
-        results = {"ingest_drain": drain, "ingest_live": live}
+        results = {"mqtt_protocol": args.protocol, "ingest_drain": drain, "ingest_live": live}
         print(f"{'benchmark':<14} {'reports/s':>10} {'ceiling':>10} {'ratio':>6} {'CPU us/report':>14} "
               f"{'ceiling CPU':>12} {'CPU ratio':>9} {'zero loss':>9}")
-        for name, row in results.items():
+        for name, row in (("ingest_drain", drain), ("ingest_live", live)):
             print(f"{name:<14} {row['figure']['rate']:>10,} {row['ceiling']['rate']:>10,} "
                   f"{row['ratio_to_ceiling']:>6.2f} {row['figure']['cpu_us_per_report'] or 0:>14.1f} "
                   f"{row['ceiling_first']['cpu_us_per_report'] or 0:>12.1f} {row['cpu_ratio_to_ceiling'] or 0:>9.2f} "
