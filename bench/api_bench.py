@@ -24,7 +24,8 @@ and bench/static_server.py (a canned answer), then:
 wrk sends requests built once, in the script's ``init()``, from a file this script writes: building
 them per request in Lua caps wrk below what the server answers. The results are written only when
 the machine was quiet before the run (or ``--force``, marked so), the two ceilings agree within
-10 % and the client reached three times every figure it measured (see bench/conditions.py).
+10 %, the client reached three times every figure it measured and every request was answered with
+success (see bench/conditions.py).
 A 202 from the real route means the broker acknowledged every report (QoS 1); no subscriber runs
 during the POSTs, so the broker only acknowledges. Prints a table and writes bench/results/api.json.
 """
@@ -57,6 +58,7 @@ from conditions import (  # noqa: E402
     CLIENT_HEADROOM,
     Refusal,
     RunConditions,
+    answers_check,
     ceiling_check,
     client_check,
     pace_check,
@@ -352,6 +354,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, An
         *(client_check(name, calibration["wrk_req_per_s"][name], m.requests_per_s) for name, m in results.items()),
         pace_check("get_last_location at a fixed rate", calibration["paced_capacity"]["target_req_per_s"],
                    calibration["paced_capacity"]["achieved_req_per_s"]),
+        *(answers_check(name, row["requests"], row["failed"]) for name, row in rows.items()),
+        answers_check("get_last_location at a fixed rate", fixed_rate["requests"], fixed_rate["failed"]),
     ]
     report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

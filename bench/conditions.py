@@ -27,10 +27,14 @@ CEILING_SPREAD = 0.10
 CLIENT_HEADROOM = 3.0
 REFUSED = 3
 """Exit code of a run that wrote nothing because a check failed."""
+REFUSAL_REASONS = {
+    "stable_ceiling": "unstable_ceiling", "client_headroom": "client_bound", "all_answered": "failed_requests",
+}
+"""The reason code of a refusal, by the kind of check that failed."""
 
 
 class Refusal(Exception):
-    """Why a run writes no results. ``reason``: busy_machine, unstable_ceiling or client_bound."""
+    """Why a run writes no results. ``reason``: busy_machine, unstable_ceiling, client_bound or failed_requests."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
@@ -56,12 +60,22 @@ def ceiling_check(name: str, first: float, second: float) -> dict[str, Any]:
 
 def client_check(name: str, client_max: float, measured: float, against: str = "a static response") -> dict[str, Any]:
     """The client's rate against a static response beside what it measured with the same requests."""
-    headroom = client_max / measured if measured > 0 else float("inf")
+    headroom = client_max / measured if measured > 0 else None
+    shown = f"{headroom:.1f}x" if headroom is not None else "nothing measured"
     return {
         "check": "client_headroom", "name": name, "client_max": client_max, "measured": measured,
-        "headroom": round(headroom, 2), "limit": CLIENT_HEADROOM, "ok": headroom >= CLIENT_HEADROOM,
+        "headroom": round(headroom, 2) if headroom is not None else None, "limit": CLIENT_HEADROOM,
+        "ok": headroom is None or headroom >= CLIENT_HEADROOM,
         "detail": f"client on {name}: {client_max:,.0f}/s against {against}, {measured:,.0f}/s measured,"
-        f" {headroom:.1f}x (needs {CLIENT_HEADROOM:.0f}x)",
+        f" {shown} (needs {CLIENT_HEADROOM:.0f}x)",
+    }
+
+
+def answers_check(name: str, requests: int, failed: int) -> dict[str, Any]:
+    """Every request answered with success: a rate of errors is not the figure it stands for."""
+    return {
+        "check": "all_answered", "name": name, "requests": requests, "failed": failed, "ok": failed == 0,
+        "detail": f"{name}: {failed:,} of {requests:,} requests failed (errors, timeouts or non-2xx answers)",
     }
 
 
@@ -80,8 +94,7 @@ def failed_refusal(checks: list[dict[str, Any]]) -> Refusal | None:
     failed = [check for check in checks if not check["ok"]]
     if not failed:
         return None
-    reason = "unstable_ceiling" if failed[0]["check"] == "stable_ceiling" else "client_bound"
-    return Refusal(reason, "; ".join(check["detail"] for check in failed))
+    return Refusal(REFUSAL_REASONS[failed[0]["check"]], "; ".join(check["detail"] for check in failed))
 
 
 def busy_refusal(load_before: float, force: bool) -> Refusal | None:

@@ -9,6 +9,7 @@ import pytest
 from conditions import (
     Refusal,
     RunConditions,
+    answers_check,
     ceiling_check,
     client_check,
     failed_refusal,
@@ -34,6 +35,18 @@ def test_a_ceiling_is_stable_only_within_ten_percent(first: float, second: float
 @pytest.mark.parametrize(("client_max", "measured", "ok"), [(30_000, 10_000, True), (29_999, 10_000, False)])
 def test_the_client_needs_three_times_what_it_measures(client_max: float, measured: float, ok: bool) -> None:
     assert client_check("reads", client_max, measured)["ok"] is ok
+
+
+def test_nothing_measured_needs_no_headroom_and_stays_valid_json() -> None:
+    check = client_check("reads", 30_000, 0)
+    assert check["ok"] and check["headroom"] is None
+    json.dumps(check, allow_nan=False)
+
+
+def test_a_figure_with_failed_requests_is_refused() -> None:
+    refusal = failed_refusal([answers_check("post_single", 1000, 0), answers_check("post_batch_100", 100, 3)])
+    assert refusal is not None and refusal.reason == "failed_requests"
+    assert "post_batch_100: 3 of 100" in str(refusal)
 
 
 def test_an_open_loop_client_must_hold_the_rate_it_was_asked_for() -> None:
