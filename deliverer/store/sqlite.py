@@ -306,6 +306,9 @@ class SQLiteStore:
                 # FULL: a batch acknowledged to the broker survives a power cut, not only a crash.
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+                # Checkpoint the WAL into the database every ~40 MB instead of every 4 MB: fewer
+                # stalls in the subscriber's commits; every commit is still synced to the WAL.
+                conn.execute("PRAGMA wal_autocheckpoint=10000")
             except sqlite3.Error as exc:
                 conn.close()
                 raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
