@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from app_api import health, ingest, legacy, lookups, openapi, reads, tracking, tracks
+from app_api import couriers, health, ingest, legacy, lookups, openapi, reads, tracking, tracks
 from app_api.errors import register_error_handlers
 from app_api.metrics import init_metrics
 from app_api.resources import EXTENSION_KEY, ResourceSettings, WorkerResources
@@ -65,6 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     init_metrics(app, app.config["METRICS_MULTIPROC_DIR"])
     register_error_handlers(app)
-    for blueprint in (ingest.bp, reads.bp, tracks.bp, lookups.bp, tracking.bp, legacy.bp, health.bp, openapi.bp):
+    for blueprint in (
+        ingest.bp, reads.bp, couriers.bp, tracks.bp, lookups.bp, tracking.bp, legacy.bp, health.bp, openapi.bp,
+    ):
         app.register_blueprint(blueprint)
     return app

@@ -9,9 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from app_api.legacy_dialect import zone_label, zone_named
 from app_api.tracking_links import secret_from
+from deliverer.placeholders import refuse_placeholders
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env, local_api_port
 
 log = logging.getLogger("deliverer.api")
@@ -127,7 +129,18 @@ def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, A
     }
 
 
+def refuse_placeholder_secrets(args: argparse.Namespace) -> None:
+    """The API key and the passwords in the broker and store URLs, as .env hands them to the container."""
+    refuse_placeholders({
+        ENV_API_KEY: env(ENV_API_KEY, ""),
+        ENV_TRACKING_SECRET: env(ENV_TRACKING_SECRET, ""),
+        "the password in --mqtt-url": urlsplit(args.mqtt_url).password or "",
+        "the password in --store": urlsplit(args.store).password or "",
+    })
+
+
 def run(args: argparse.Namespace) -> int:
+    refuse_placeholder_secrets(args)
     if args.workers < 1 or args.threads < 1 or args.publish_timeout <= 0:
         raise ValueError("--workers and --threads must be at least 1, --publish-timeout positive")
     if not 0 <= args.port <= 65535:

@@ -49,10 +49,15 @@ def _body() -> bytes:
     if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
         return request.get_data(cache=False)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    body: bytes = request.environ["wsgi.input"].read(limit + 1)
-    if len(body) > limit:
+    stream = request.environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit and (part := stream.read(limit + 1 - size)):  # a read may return less than asked
+        parts.append(part)
+        size += len(part)
+    if size > limit:
         raise RequestEntityTooLarge()
-    return body
+    return b"".join(parts)
 
 
 def _is_json(mimetype: str) -> bool:

@@ -61,7 +61,8 @@ def summary(order_id: str) -> Response:
     if trip.points == 0:
         # History may have been deleted by retention while the last location is kept.
         trip.add([_last(order_id)])
-    return jsonify(trip.to_json_dict(order_id))
+    courier = store.order_courier(order_id)
+    return jsonify({**trip.to_json_dict(order_id), "courier": courier.deliverer_id if courier else None})
 
 
 def _last(order_id: str) -> LocationReport:

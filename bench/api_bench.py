@@ -1,44 +1,49 @@
-"""API benchmarks against the production server (gunicorn, gthread), each beside its baseline.
+"""API benchmarks against the production server (gunicorn, gthread), each beside its ceiling or baseline.
 
     python bench/api_bench.py [--workers N] [--threads 8] [--duration 10] [--connections 16]
-                              [--client auto|wrk|python] [--fixed-rate 1000] [--fixed-seconds 20]
+                              [--fixed-rate 1000] [--fixed-seconds 20] [--force]
 
-Starts its own Mosquitto, SQLite store (seeded with 1,000 orders) and bench/api_server.py (the
+Starts its own Mosquitto, SQLite store (seeded with 1,000 orders), bench/api_server.py (the
 production app and gunicorn settings of ``deliverer api`` plus the bench-only baseline routes of
-bench/baseline_routes.py), then measures, one after the other, each at full speed:
+bench/baseline_routes.py), bench/hello_server.py (a bare Flask app on the same gunicorn settings)
+and bench/static_server.py (a canned answer), then:
 
-- hello: ``GET /bench/hello``, a tiny JSON answer: the ceiling of the reads;
-- get_last_location: ``GET /v1/orders/<id>/last-location`` over the 1,000 seeded orders;
-- naive_post_single: ``POST /bench/naive/locations``, one report, a new broker connection per
-  request and QoS 0 (the original system's way): the baseline of the ingest rows;
-- post_single: ``POST /v1/locations`` with one report per request (each with its own msg_id);
-- post_batch_100: the same with 100 reports per request;
+1. calibrates the load client: ``wrk`` sends each benchmark's own requests to the static server;
+   the open-loop client (bench/paced_client.py) is asked for three times the fixed rate there;
+2. measures the ceiling of the reads, ``GET /hello`` on the bare Flask app;
+3. measures, each at full speed on the production server:
+   - app_hello: ``GET /bench/hello`` inside our app (its per-request cost without the store's);
+   - get_last_location: ``GET /v1/orders/<id>/last-location`` over the 1,000 seeded orders;
+   - naive_post_single: ``POST /bench/naive/locations``, one report, a new broker connection per
+     request and QoS 0 (the original system's way): the baseline of the ingest rows;
+   - post_single: ``POST /v1/locations`` with one report per request (each with its own msg_id);
+   - post_batch_100: the same with 100 reports per request;
+4. measures the ceiling again, then get_last_location at a fixed rate (``--fixed-rate``, open loop)
+   for its p99 at that rate.
 
-and then get_last_location at a fixed rate (``--fixed-rate``, open loop, bench/paced_client.py)
-for its p99 at that rate. A 202 from the real route means the broker acknowledged every report
-(QoS 1); no subscriber runs during the POSTs, so the broker only acknowledges. The full-speed
-load comes from ``wrk`` (Debian: ``apt-get install -y wrk``) when it is installed, else from a
-Python keep-alive client (processes x threads, http.client), which costs more CPU on the same
-machine and so gives lower figures. Prints a table and writes bench/results/api.json, with the
-comparisons under ``api_reads``, ``api_ingest_single`` and ``api_ingest_batch``.
+wrk sends requests built once, in the script's ``init()``, from a file this script writes: building
+them per request in Lua caps wrk below what the server answers. The results are written only when
+the machine was quiet before the run (or ``--force``, marked so), the two ceilings agree within
+10 %, the client reached three times every figure it measured and every request was answered with
+success (see bench/conditions.py).
+A 202 from the real route means the broker acknowledged every report (QoS 1); no subscriber runs
+during the POSTs, so the broker only acknowledges. Prints a table and writes bench/results/api.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import multiprocessing
-import os
 import platform
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,18 +51,32 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
+BENCH = REPO / "bench"
 sys.path.insert(0, str(REPO))
 
-from api_server import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
+from conditions import (  # noqa: E402
+    CLIENT_HEADROOM,
+    Refusal,
+    RunConditions,
+    answers_check,
+    ceiling_check,
+    client_check,
+    pace_check,
+    refuse,
+    tree_cpu_seconds,
+    write_results,
+)
 from paced_client import run_paced  # noqa: E402
 
+from app_api.cli import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
 from deliverer.contract import DeliveryState, LocationReport, format_timestamp  # noqa: E402
-from deliverer.local_broker import Mosquitto, free_port  # noqa: E402
+from deliverer.local_broker import Mosquitto, free_port, wait_for_port  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
 
 ORDERS = 1000
 BATCH = 100
-
+BODY_BYTES = 8_000_000
+"""About how much request body one POST benchmark builds in advance (cycled when all are sent)."""
 
 LAST_LOCATION_PATH = "/v1/orders/bench-{order}/last-location"
 
@@ -69,14 +88,17 @@ class Scenario:
     path: str
     """For GETs, ``{order}`` is replaced by one of the seeded orders, a different one each request."""
     reports_per_request: int
+    server: str
+    """``app``: the production server; ``hello``: the bare Flask app."""
 
 
-SCENARIOS = (
-    Scenario("hello", "GET", "/bench/hello", 0),
-    Scenario("get_last_location", "GET", LAST_LOCATION_PATH, 0),
-    Scenario("naive_post_single", "POST", "/bench/naive/locations", 1),
-    Scenario("post_single", "POST", "/v1/locations", 1),
-    Scenario("post_batch_100", "POST", "/v1/locations", BATCH),
+CEILING = Scenario("bare_hello", "GET", "/hello", 0, "hello")
+FIGURES = (
+    Scenario("app_hello", "GET", "/bench/hello", 0, "app"),
+    Scenario("get_last_location", "GET", LAST_LOCATION_PATH, 0, "app"),
+    Scenario("naive_post_single", "POST", "/bench/naive/locations", 1, "app"),
+    Scenario("post_single", "POST", "/v1/locations", 1, "app"),
+    Scenario("post_batch_100", "POST", "/v1/locations", BATCH, "app"),
 )
 
 
@@ -95,7 +117,7 @@ class Measurement:
     broker_cpu_ms_per_request: float | None = None
 
 
-# ---------------------------------------------------------------------------- request bodies
+# ---------------------------------------------------------------------------- requests, built once
 
 
 def report_json(msg_id: str, order: int, moment: str) -> str:
@@ -112,41 +134,35 @@ def post_body(prefix: str, counter: int, size: int, moment: str) -> str:
     return items[0] if size == 1 else "[" + ",".join(items) + "]"
 
 
-# ---------------------------------------------------------------------------- wrk client
+def request_lines(scenario: Scenario, prefix: str, moment: str) -> list[str]:
+    """What wrk sends, one request a line: the paths of a GET, the JSON bodies of a POST."""
+    if scenario.method == "GET":
+        if "{order}" in scenario.path:
+            return [scenario.path.format(order=order) for order in range(ORDERS)]
+        return [scenario.path]
+    size = max(1, scenario.reports_per_request)
+    count = max(100, min(20_000, BODY_BYTES // (size * len(report_json(prefix, 0, moment)))))
+    return [post_body(prefix, counter, size, moment) for counter in range(count)]
+
 
 WRK_SCRIPT = """
-local kind = "%(kind)s"
-local path = "%(path)s"
-local size = %(size)d
-local orders = %(orders)d
-local moment = "%(moment)s"
-local counter = 0
-prefix = "w"
-local threads = {}
+local method, path, source = "%(method)s", "%(path)s", "%(source)s"
+local requests, index = {}, 0
 
-function setup(thread)
-  thread:set("prefix", "w" .. #threads .. "-" .. %(run)d)
-  table.insert(threads, thread)
-end
-
-local function report(id, order)
-  return string.format('{"msg_id":"%%s","order_id":"bench-%%d","deliverer_id":"c%%d",' ..
-    '"delivery_state":"on_the_way","timestamp":"%%s","latitude":45.46,"longitude":9.19,"speed_kmh":18.5}',
-    id, order, order %% 97, moment)
+function init(args)
+  local headers = {["Content-Type"] = "application/json"}
+  for line in io.lines(source) do
+    if method == "GET" then
+      requests[#requests + 1] = wrk.format("GET", line)
+    else
+      requests[#requests + 1] = wrk.format(method, path, headers, line)
+    end
+  end
 end
 
 function request()
-  counter = counter + 1
-  if kind == "GET" then
-    return wrk.format("GET", (string.gsub(path, "{order}", tostring(counter %% orders))))
-  end
-  local items = {}
-  for i = 0, size - 1 do
-    items[#items + 1] = report(prefix .. "-" .. counter .. "-" .. i, (counter + i) %% orders)
-  end
-  local body = items[1]
-  if size > 1 then body = "[" .. table.concat(items, ",") .. "]" end
-  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+  index = index %% #requests + 1
+  return requests[index]
 end
 
 function done(summary, latency, requests)
@@ -159,27 +175,25 @@ end
 """
 
 
-def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, work: Path, run: int) -> Measurement:
+def write_script(scenario: Scenario, work: Path, run_id: str) -> Path:
+    source = work / f"{scenario.name}.requests"
+    source.write_text("\n".join(request_lines(scenario, f"{run_id}-{scenario.name}", recent_moment())) + "\n")
     script = work / f"{scenario.name}.lua"
-    script.write_text(
-        WRK_SCRIPT
-        % {
-            "kind": scenario.method,
-            "path": scenario.path,
-            "size": max(1, scenario.reports_per_request),
-            "orders": ORDERS,
-            "moment": recent_moment(),
-            "run": run,
-        }
-    )
-    output = subprocess.run(
-        ["wrk", "-t", str(args.client_threads), "-c", str(args.connections), "-d", f"{args.duration}s",
+    script.write_text(WRK_SCRIPT % {"method": scenario.method, "path": scenario.path, "source": source})
+    return script
+
+
+def run_wrk(base_url: str, script: Path, args: argparse.Namespace, seconds: int) -> Measurement:
+    done = subprocess.run(
+        ["wrk", "-t", str(args.client_threads), "-c", str(args.connections), "-d", f"{seconds}s",
          "--timeout", "10s", "-s", str(script), base_url],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+        capture_output=True, text=True,
+    )
+    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     data = json.loads(line.removeprefix("RESULT "))
-    return Measurement(
+    measurement = Measurement(
         requests=data["requests"],
         seconds=data["duration_us"] / 1e6,
         failed=data["failed"],
@@ -188,116 +202,8 @@ def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, work: P
         p99_ms=data["p99_us"] / 1000,
         max_ms=data["max_us"] / 1000,
     )
-
-
-# ---------------------------------------------------------------------------- Python client
-
-
-def _python_worker(
-    host: str, port: int, scenario: Scenario, threads: int, deadline: float, prefix: str, moment: str,
-    results: Any,
-) -> None:
-    latencies: list[float] = []
-    failed = 0
-    lock = threading.Lock()
-
-    def loop(index: int) -> None:
-        nonlocal failed
-        connection = http.client.HTTPConnection(host, port, timeout=10)
-        counter = 0
-        own: list[float] = []
-        errors = 0
-        while time.monotonic() < deadline:
-            counter += 1
-            started = time.perf_counter()
-            try:
-                if scenario.method == "GET":
-                    connection.request("GET", scenario.path.format(order=(counter * 7 + index) % ORDERS))
-                else:
-                    body = post_body(f"{prefix}-{index}", counter, max(1, scenario.reports_per_request), moment)
-                    connection.request("POST", scenario.path, body, {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                response.read()
-                ok = response.status < 300
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                connection = http.client.HTTPConnection(host, port, timeout=10)
-                ok = False
-            own.append(time.perf_counter() - started)
-            errors += not ok
-        with lock:
-            latencies.extend(own)
-            failed += errors
-
-    pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    results.put((latencies, failed))
-
-
-def run_python(base_url: str, scenario: Scenario, args: argparse.Namespace, run: int) -> Measurement:
-    host, port = base_url.removeprefix("http://").split(":")
-    processes = max(1, args.client_threads)
-    threads = max(1, args.connections // processes)
-    results: Any = multiprocessing.Queue()
-    started = time.monotonic()
-    deadline = started + args.duration
-    moment = recent_moment()
-    workers = [
-        multiprocessing.Process(
-            target=_python_worker,
-            args=(host, int(port), scenario, threads, deadline, f"p{run}-{n}", moment, results),
-        )
-        for n in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    latencies: list[float] = []
-    failed = 0
-    for _ in workers:
-        got, errors = results.get()
-        latencies.extend(got)
-        failed += errors
-    for worker in workers:
-        worker.join()
-    seconds = time.monotonic() - started
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] * 1000 if latencies else 0.0
-
-    return Measurement(
-        requests=len(latencies), seconds=seconds, failed=failed,
-        p50_ms=pct(50), p90_ms=pct(90), p99_ms=pct(99), max_ms=latencies[-1] * 1000 if latencies else 0.0,
-    )
-
-
-# ---------------------------------------------------------------------------- CPU accounting
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its live children, from /proc (Linux)."""
-    pids = [pid] + [
-        int(entry.name) for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and _parent(int(entry.name)) == pid
-    ]
-    total = 0
-    for one in pids:
-        try:
-            fields = (Path("/proc") / str(one) / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+    measurement.requests_per_s = round(measurement.requests / measurement.seconds, 1)
+    return measurement
 
 
 # ---------------------------------------------------------------------------- set-up
@@ -327,7 +233,7 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], log: Path, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"deliverer api exited:\n{log.read_text()[-2000:]}")
+            raise RuntimeError(f"{base_url} exited:\n{log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"{base_url}/readyz", timeout=2) as response:
                 if response.status == 200:
@@ -335,91 +241,164 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], log: Path, timeout:
         except OSError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"the API was not ready within {timeout} s:\n{log.read_text()[-2000:]}")
+    raise TimeoutError(f"{base_url} was not ready within {timeout} s:\n{log.read_text()[-2000:]}")
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    load_before = os.getloadavg()[0]
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
+@contextmanager
+def server(command: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, *command], stdout=out, stderr=out, cwd=REPO)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class Servers:
+    app: str
+    hello: str
+    static: str
+    app_pid: int
+    hello_pid: int
+    broker_pid: int
+    static_port: int
+    app_port: int
+
+
+def calibrate(servers: Servers, scripts: dict[str, Path], args: argparse.Namespace) -> dict[str, Any]:
+    """The client against the static answer: wrk with each benchmark's requests, and the open-loop
+    client at three times its rate (its capacity) and at its rate (the latency it adds itself)."""
+    wrk = {}
+    for name, script in scripts.items():
+        wrk[name] = run_wrk(servers.static, script, args, args.calibration_seconds).requests_per_s
+        print(f"  client against a static answer, {name} requests: {wrk[name]:,.0f} req/s", file=sys.stderr)
+    seconds = float(args.calibration_seconds)
+    capacity = run_paced("127.0.0.1", servers.static_port, lambda _i: "/static", int(args.fixed_rate * CLIENT_HEADROOM),
+                         seconds)
+    floor = run_paced("127.0.0.1", servers.static_port, lambda _i: "/static", args.fixed_rate, seconds)
+    print(f"  open-loop client against a static answer: {capacity['achieved_req_per_s']:,.0f} of "
+          f"{capacity['target_req_per_s']:,} req/s; at {args.fixed_rate:,} req/s its own p99 is {floor['p99_ms']} ms",
+          file=sys.stderr)
+    return {"wrk_req_per_s": wrk, "paced_capacity": capacity, "paced_floor": floor}
+
+
+def run_scenario(servers: Servers, scenario: Scenario, script: Path, args: argparse.Namespace) -> Measurement:
+    server_pid = servers.hello_pid if scenario.server == "hello" else servers.app_pid
+    server_cpu, broker_cpu = tree_cpu_seconds(server_pid), tree_cpu_seconds(servers.broker_pid)
+    measurement = run_wrk(servers.hello if scenario.server == "hello" else servers.app, script, args, args.duration)
+    if measurement.requests:
+        measurement.server_cpu_ms_per_request = round(
+            (tree_cpu_seconds(server_pid) - server_cpu) * 1000 / measurement.requests, 3
+        )
+        measurement.broker_cpu_ms_per_request = round(
+            (tree_cpu_seconds(servers.broker_pid) - broker_cpu) * 1000 / measurement.requests, 3
+        )
+    if scenario.reports_per_request:
+        measurement.reports_per_s = round(measurement.requests_per_s * scenario.reports_per_request, 1)
+    print(f"  {scenario.name}: {measurement.requests_per_s:,.0f} req/s", file=sys.stderr)
+    return measurement
+
+
+def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    run_id = f"r{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="api-bench-") as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "mosquitto").start()
         store_url = f"sqlite:///{work}/store.db"
         seed(store_url)
-        port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        log = work / "api.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, str(REPO / "bench" / "api_server.py"), "--port", str(port), "--store", store_url,
-                 "--mqtt-url", broker.url, "--workers", str(args.workers), "--threads", str(args.threads)],
-                stdout=out, stderr=out, cwd=REPO,
-            )
+        ports = {name: free_port() for name in ("app", "hello", "static")}
+        sizing = ["--workers", str(args.workers), "--threads", str(args.threads)]
         try:
-            wait_ready(base_url, proc, log)
-            results: dict[str, Any] = {}
-            assert broker.process is not None
-            for run, scenario in enumerate(SCENARIOS):
-                api_cpu, broker_cpu = cpu_seconds(proc.pid), cpu_seconds(broker.process.pid)
-                if client == "wrk":
-                    measurement = run_wrk(base_url, scenario, args, work, run)
-                else:
-                    measurement = run_python(base_url, scenario, args, run)
-                if measurement.requests:
-                    measurement.server_cpu_ms_per_request = round(
-                        (cpu_seconds(proc.pid) - api_cpu) * 1000 / measurement.requests, 3
-                    )
-                    measurement.broker_cpu_ms_per_request = round(
-                        (cpu_seconds(broker.process.pid) - broker_cpu) * 1000 / measurement.requests, 3
-                    )
-                measurement.requests_per_s = round(measurement.requests / measurement.seconds, 1)
-                if scenario.reports_per_request:
-                    measurement.reports_per_s = round(measurement.requests_per_s * scenario.reports_per_request, 1)
-                results[scenario.name] = asdict(measurement)
-                print(f"  {scenario.name}: {measurement.requests_per_s:,.0f} req/s", file=sys.stderr)
-            fixed_rate = run_paced(
-                "127.0.0.1", port, lambda i: LAST_LOCATION_PATH.format(order=i % ORDERS), args.fixed_rate,
-                args.fixed_seconds,
-            )
-            print(f"  get_last_location at {args.fixed_rate:,} req/s: p99 {fixed_rate['p99_ms']} ms", file=sys.stderr)
+            with (
+                server([str(BENCH / "api_server.py"), "--port", str(ports["app"]), "--store", store_url,
+                        "--mqtt-url", broker.url, *sizing], work / "api.log") as app,
+                server([str(BENCH / "hello_server.py"), "--port", str(ports["hello"]), *sizing],
+                       work / "hello.log") as hello,
+                server([str(BENCH / "static_server.py"), str(ports["static"])], work / "static.log") as static,
+            ):
+                urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+                wait_ready(urls["app"], app, work / "api.log")
+                wait_ready(urls["hello"], hello, work / "hello.log")
+                wait_for_port(ports["static"], 10, static)
+                assert broker.process is not None
+                servers = Servers(urls["app"], urls["hello"], urls["static"], app.pid, hello.pid,
+                                  broker.process.pid, ports["static"], ports["app"])
+                scripts = {scenario.name: write_script(scenario, work, run_id) for scenario in (CEILING, *FIGURES)}
+                calibration = calibrate(servers, scripts, args)
+                first = run_scenario(servers, CEILING, scripts[CEILING.name], args)
+                results = {s.name: run_scenario(servers, s, scripts[s.name], args) for s in FIGURES}
+                second = run_scenario(servers, CEILING, scripts[CEILING.name], args)
+                fixed_rate = run_paced(
+                    "127.0.0.1", ports["app"], lambda i: LAST_LOCATION_PATH.format(order=i % ORDERS),
+                    args.fixed_rate, args.fixed_seconds,
+                )
+                print(f"  get_last_location at {args.fixed_rate:,} req/s: p99 {fixed_rate['p99_ms']} ms",
+                      file=sys.stderr)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
             broker.stop()
-    return {
+    rows = {"bare_hello_first": asdict(first), **{name: asdict(m) for name, m in results.items()},
+            "bare_hello_second": asdict(second)}
+    checks = [
+        ceiling_check(CEILING.name, first.requests_per_s, second.requests_per_s),
+        client_check(CEILING.name, calibration["wrk_req_per_s"][CEILING.name],
+                     max(first.requests_per_s, second.requests_per_s)),
+        *(client_check(name, calibration["wrk_req_per_s"][name], m.requests_per_s) for name, m in results.items()),
+        pace_check("get_last_location at a fixed rate", calibration["paced_capacity"]["target_req_per_s"],
+                   calibration["paced_capacity"]["achieved_req_per_s"]),
+        *(answers_check(name, row["requests"], row["failed"]) for name, row in rows.items()),
+        answers_check("get_last_location at a fixed rate", fixed_rate["requests"], fixed_rate["failed"]),
+    ]
+    report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            # The 1-minute load average before and after: other work on the machine shows here.
-            "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
-        },
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "server": {"kind": "gunicorn gthread", "workers": args.workers, "threads": args.threads},
-        "load": {"client": client, "connections": args.connections, "client_threads": args.client_threads,
-                 "duration_s": args.duration},
-        "results": results,
+        "load": {"client": "wrk, requests built once in init()", "connections": args.connections,
+                 "client_threads": args.client_threads, "duration_s": args.duration,
+                 "calibration_s": args.calibration_seconds},
+        "calibration": calibration,
+        "results": rows,
         "fixed_rate_last_location": fixed_rate,
-        **comparisons(results, fixed_rate),
+        **comparisons(rows, fixed_rate, calibration),
     }
+    return report, checks
 
 
-def comparisons(results: dict[str, Any], fixed_rate: dict[str, Any]) -> dict[str, Any]:
-    """Each figure of issue 7 beside its ceiling or baseline, measured on the same server in this run."""
-    reads, hello = results["get_last_location"], results["hello"]
-    naive, single, batch = results["naive_post_single"], results["post_single"], results["post_batch_100"]
+def comparisons(rows: dict[str, Any], fixed_rate: dict[str, Any], calibration: dict[str, Any]) -> dict[str, Any]:
+    """Each figure beside its ceiling or baseline, measured in this run."""
+    hello = (rows["bare_hello_first"]["requests_per_s"] + rows["bare_hello_second"]["requests_per_s"]) / 2
+    hello_cpu = (rows["bare_hello_first"]["server_cpu_ms_per_request"]
+                 + rows["bare_hello_second"]["server_cpu_ms_per_request"]) / 2
+    reads, app_hello = rows["get_last_location"], rows["app_hello"]
+    naive, single, batch = rows["naive_post_single"], rows["post_single"], rows["post_batch_100"]
     return {
         "api_reads": {
             "last_location_req_per_s": reads["requests_per_s"],
-            "hello_req_per_s": hello["requests_per_s"],
-            "ratio_to_ceiling": round(reads["requests_per_s"] / hello["requests_per_s"], 3),
+            "hello_req_per_s": round(hello, 1),
+            "hello_first_req_per_s": rows["bare_hello_first"]["requests_per_s"],
+            "hello_second_req_per_s": rows["bare_hello_second"]["requests_per_s"],
+            "app_hello_req_per_s": app_hello["requests_per_s"],
+            "ratio_to_ceiling": round(reads["requests_per_s"] / hello, 3),
+            # The server's CPU per request, hello's over last-location's: the ratio with the CPU to themselves.
+            "server_cpu_ms_per_request": reads["server_cpu_ms_per_request"],
+            "hello_server_cpu_ms_per_request": round(hello_cpu, 3),
+            "cpu_ratio_to_ceiling": round(hello_cpu / reads["server_cpu_ms_per_request"], 3),
             "p50_ms_at_full_speed": reads["p50_ms"],
             "p99_ms_at_full_speed": reads["p99_ms"],
-            "hello_p99_ms_at_full_speed": hello["p99_ms"],
+            "hello_p99_ms_at_full_speed": rows["bare_hello_first"]["p99_ms"],
             "fixed_rate_target_req_per_s": fixed_rate["target_req_per_s"],
             "achieved_req_per_s_at_1000": fixed_rate["achieved_req_per_s"],
             "p50_ms_at_1000": fixed_rate["p50_ms"],
             "p99_ms_at_1000": fixed_rate["p99_ms"],
+            "client_p99_ms_at_1000_against_static": calibration["paced_floor"]["p99_ms"],
         },
         "api_ingest_single": {
             "req_per_s": single["requests_per_s"],
@@ -443,31 +422,32 @@ def print_table(report: dict[str, Any]) -> None:
     server, load = report["server"], report["load"]
     print(
         f"\nAPI on gunicorn ({server['workers']} workers x {server['threads']} threads), "
-        f"{load['client']} with {load['connections']} connections for {load['duration_s']} s, "
-        f"{report['machine']['cpus']} CPUs, load average {report['machine']['load_average_before']}"
-        f" -> {report['machine']['load_average_after']}"
+        f"wrk with {load['connections']} connections for {load['duration_s']} s"
     )
     header = (
         f"{'benchmark':<20}{'req/s':>10}{'reports/s':>12}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
-        f"{'failed':>8}{'API CPU ms/req':>16}"
+        f"{'failed':>8}{'API CPU ms/req':>16}{'client max':>12}"
     )
     print(header)
     print("-" * len(header))
+    client = report["calibration"]["wrk_req_per_s"]
     for name, row in report["results"].items():
         reports = f"{row['reports_per_s']:,.0f}" if row["reports_per_s"] is not None else "-"
+        cpu = f"{row['server_cpu_ms_per_request']:.2f}" if row["server_cpu_ms_per_request"] is not None else "-"
         print(
             f"{name:<20}{row['requests_per_s']:>10,.0f}{reports:>12}{row['p50_ms']:>9.2f}"
-            f"{row['p90_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['failed']:>8}"
-            f"{row['server_cpu_ms_per_request'] or 0:>16.2f}"
+            f"{row['p90_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['failed']:>8}{cpu:>16}"
+            f"{client[name.removesuffix('_first').removesuffix('_second')]:>12,.0f}"
         )
     fixed = report["fixed_rate_last_location"]
     reads, single, batch = report["api_reads"], report["api_ingest_single"], report["api_ingest_batch"]
     print(
         f"\nget_last_location at a fixed {fixed['target_req_per_s']:,} req/s (open loop, reached "
         f"{fixed['achieved_req_per_s']:,.0f}): p50 {fixed['p50_ms']:.2f} ms, p99 {fixed['p99_ms']:.2f} ms "
-        f"(goal <= 10 ms), {fixed['failed']} failed, sent late by p99 {fixed['send_late_p99_ms']:.2f} ms"
+        f"(goal <= 10 ms; the client alone: p99 {reads['client_p99_ms_at_1000_against_static']:.2f} ms), "
+        f"{fixed['failed']} failed, sent late by p99 {fixed['send_late_p99_ms']:.2f} ms"
     )
-    print(f"last-location / hello:        {reads['ratio_to_ceiling']:.2f} (goal >= 0.7)")
+    print(f"last-location / bare hello:   {reads['ratio_to_ceiling']:.2f} (goal >= 0.7)")
     print(f"POST single / naive:          {single['ratio_to_baseline']:.2f} (goal >= 3)")
     print(f"POST batch 100 / naive, reports/s: {batch['ratio_to_baseline']:.2f} (goal >= 20)")
 
@@ -477,18 +457,24 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="threads per worker")
     parser.add_argument("--duration", type=int, default=10, help="seconds per benchmark")
+    parser.add_argument("--calibration-seconds", type=int, default=3, help="seconds per client calibration")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
-    parser.add_argument("--client-threads", type=int, default=1, help="wrk threads / Python client processes")
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--client-threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--fixed-rate", type=int, default=1000, help="req/s of the open-loop last-location run")
     parser.add_argument("--fixed-seconds", type=float, default=20, help="seconds of the open-loop run")
+    parser.add_argument("--force", action="store_true", help="run on a busy machine too; the results say so")
     parser.add_argument("--output", type=Path, default=RESULTS / "api.json")
     args = parser.parse_args()
-    report = measure(args)
-    print_table(report)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {args.output}")
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    try:
+        conditions = RunConditions(force=args.force)
+        report, checks = measure(args)
+        print_table(report)
+        write_results(args.output, report, conditions, checks)
+    except Refusal as refusal:
+        return refuse(refusal)
     return 0
 
 

@@ -1,10 +1,11 @@
 """The production API plus the bench-only baseline routes, served the way ``deliverer api`` serves it.
 
-    python bench/api_server.py --port 8000 --store sqlite:///... --mqtt-url mqtt://... [--workers N] [--threads N]
+    python bench/api_server.py --port 8000 --store sqlite:///... --mqtt-url mqtt://... [any flag of deliverer api]
 
-Same app factory, same gunicorn options (gthread, workers, threads, keep-alive) and the same
-multiprocess metrics as ``deliverer api``; the only addition is bench/baseline_routes.py, so the
-baselines are measured on exactly the server that serves the real routes.
+Same flags (parsed by ``deliverer api``'s own parser), app factory, gunicorn options (gthread,
+workers, threads, keep-alive) and multiprocess metrics as ``deliverer api``; the only addition is
+bench/baseline_routes.py, so the baselines are measured on exactly the server that serves the real
+routes.
 """
 
 from __future__ import annotations
@@ -22,23 +23,20 @@ sys.path.insert(0, str(REPO))
 from baseline_routes import with_baselines  # noqa: E402
 
 from app_api.app import create_app  # noqa: E402
-from app_api.cli import DEFAULT_THREADS, DEFAULT_WORKERS, app_config  # noqa: E402
+from app_api.cli import app_config, register  # noqa: E402
 from app_api.metrics import enable_multiprocess  # noqa: E402
 from app_api.server import GunicornServer, gunicorn_options  # noqa: E402
 from deliverer.logs import configure_logging  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--store", required=True, help="store URL")
-    parser.add_argument("--mqtt-url", required=True)
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
-    parser.add_argument("--publish-timeout", type=float, default=5.0)
-    parser.add_argument("--log-level", default="WARNING")
-    args = parser.parse_args()
+    own = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    own.add_argument("--log-level", default="WARNING")
+    own_args, rest = own.parse_known_args()
+    deliverer = argparse.ArgumentParser(prog="api_server.py")
+    register(deliverer.add_subparsers())
+    args = deliverer.parse_args(["api", *rest])
+    args.log_level = own_args.log_level
     configure_logging(args.log_level)
 
     master_pid = os.getpid()

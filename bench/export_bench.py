@@ -1,19 +1,25 @@
 """Export throughput: reports from SQLite to the lake with Spark, beside a pyarrow baseline without it.
 
-    python bench/export_bench.py [--reports 1000000] [--days 3]
+    python bench/export_bench.py [--reports 1000000] [--days 3] [--no-s3] [--no-cli] [--force]
 
 Measured, in this order, on one SQLite store of ``--reports`` reports spread over ``--days`` UTC days:
 
+- pyarrow_baseline: the rows read through the same ``Store.scan`` and written by pyarrow in one
+  process, no Spark: what the data source costs against a plain single-core copy (measured again
+  after the Spark runs: the two must agree within 10 %, bench/conditions.py);
 - spark_startup: the SparkSession (JVM and Python gateway), then a first trivial job;
 - local_cold: the first export in that session, to a local lake (includes the JVM's warm-up of the
   data source and Parquet writer, as every ``deliverer export`` process pays it once);
 - local_warm: the same days again into a fresh local lake (a long-running ``--every`` exporter);
-- s3: the same days into a bucket on a moto S3 server on 127.0.0.1 (written locally, then uploaded);
-- pyarrow_baseline: the same rows read through the same ``Store.scan`` and written by pyarrow in one
-  process, no Spark: what the data source costs against a plain single-core copy;
-- cli_local: ``deliverer export`` as a user runs it, start-up included (skip with --no-cli).
+- s3: the same days into a bucket on a moto S3 server on 127.0.0.1 (written locally, then uploaded;
+  skip with --no-s3);
+- cli_local: ``deliverer export`` as a user runs it, start-up and the lake's silver and gold
+  transforms included (skip with --no-cli).
 
-Writes bench/results/export.json.
+Beside each: the peak resident memory of what did it, ``peak_rss_mib``: this process with Spark's
+JVM for the Spark runs, this process alone for pyarrow, the ``deliverer export`` process tree.
+Refuses a busy machine unless ``--force`` (bench/conditions.py). Writes bench/results/export.json
+(or ``--output``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import pyarrow.parquet as pq  # noqa: E402
+from conditions import Refusal, RunConditions, ceiling_check, refuse, write_results  # noqa: E402
+from memory import PeakMemory  # noqa: E402
 
 from deliverer.local_broker import free_port  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
@@ -49,10 +57,6 @@ from tests.helpers import make_reports  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 CHUNK = 100_000
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def build_store(url: str, reports: int, days: int) -> dict[str, Any]:
@@ -81,30 +85,33 @@ def rate(rows: int, seconds: float) -> dict[str, Any]:
 def spark_export(spark: Any, store_url: str, lake_url: str, days: list[str]) -> dict[str, Any]:
     store = open_store(store_url)
     try:
-        began = time.monotonic()
-        summary = run_export(
-            ExportRequest(store_url, days=days, settle=timedelta(0)), store, open_lake(lake_url), lambda: spark
-        )
-        seconds = time.monotonic() - began
+        with PeakMemory() as peak:
+            began = time.monotonic()
+            summary = run_export(
+                ExportRequest(store_url, days=days, settle=timedelta(0)), store, open_lake(lake_url), lambda: spark
+            )
+            seconds = time.monotonic() - began
     finally:
         store.close()
     totals = summary.to_dict()
     return {**rate(totals["rows"], seconds), "files": totals["files"], "bytes": totals["bytes"],
-            "per_day_seconds": [round(d.seconds, 2) for d in summary.days]}
+            "per_day_seconds": [round(d.seconds, 2) for d in summary.days], "peak_rss_mib": peak.mib}
 
 
 def pyarrow_baseline(store_url: str, days: list[str], into: Path) -> dict[str, Any]:
     schema = BRONZE_LOCATIONS.arrow_schema()
     rows = 0
-    began = time.monotonic()
-    for day in days:
-        target = into / BRONZE_LOCATIONS.partition_path(day)
-        target.mkdir(parents=True)
-        with pq.ParquetWriter(target / "part-0.parquet", schema, compression="snappy") as writer:
-            for batch in scan_batches(store_url, *day_bounds(day), schema):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-    return rate(rows, time.monotonic() - began)
+    with PeakMemory(tree=False) as peak:
+        began = time.monotonic()
+        for day in days:
+            target = into / BRONZE_LOCATIONS.partition_path(day)
+            target.mkdir(parents=True)
+            with pq.ParquetWriter(target / "part-0.parquet", schema, compression="snappy") as writer:
+                for batch in scan_batches(store_url, *day_bounds(day), schema):
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        seconds = time.monotonic() - began
+    return {**rate(rows, seconds), "peak_rss_mib": peak.mib}
 
 
 def store_scan_only(store_url: str, days: list[str]) -> dict[str, Any]:
@@ -141,27 +148,23 @@ def s3_export(spark: Any, store_url: str, days: list[str]) -> dict[str, Any]:
 
 def cli_export(store_url: str, lake: Path) -> dict[str, Any]:
     began = time.monotonic()
-    done = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, "-m", "deliverer_cli.main", "export", "--store", store_url, "--lake", str(lake),
          "--settle", "0s", "--json"],
-        capture_output=True, text=True, cwd=REPO, check=True,
-    )
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+    ) as proc, PeakMemory(proc.pid) as peak:
+        output, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"deliverer export exited with {proc.returncode}")
     seconds = time.monotonic() - began
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**rate(summary["rows"], seconds), "export_seconds_reported": summary["seconds"]}
+    summary = json.loads(output.strip().splitlines()[-1])
+    return {**rate(summary["rows"], seconds), "export_seconds_reported": summary["seconds"], "peak_rss_mib": peak.mib}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reports", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end deliverer export run")
-    parser.add_argument("--out", type=Path, default=RESULTS / "export.json")
-    args = parser.parse_args()
-
+def measure(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": load()},
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "reports": args.reports,
     }
     with tempfile.TemporaryDirectory(prefix="export-bench-") as tmp:
@@ -172,6 +175,8 @@ def main() -> None:
         days = built["days"]
         results["store_fill"] = rate(args.reports, built["seconds"])
         results["days"] = days
+        first = pyarrow_baseline(store_url, days, work / "lake-pyarrow-1")
+        print(f"pyarrow: {first}", file=sys.stderr)
 
         began = time.monotonic()
         spark = start_spark(SparkSettings())
@@ -186,20 +191,42 @@ def main() -> None:
         print(f"local cold: {results['local_cold']}", file=sys.stderr)
         results["local_warm"] = spark_export(spark, store_url, str(work / "lake-warm"), days)
         print(f"local warm: {results['local_warm']}", file=sys.stderr)
-        results["s3"] = s3_export(spark, store_url, days)
-        print(f"s3: {results['s3']}", file=sys.stderr)
+        if not args.no_s3:
+            results["s3"] = s3_export(spark, store_url, days)
+            print(f"s3: {results['s3']}", file=sys.stderr)
         spark.stop()
-        results["pyarrow_baseline"] = pyarrow_baseline(store_url, days, work / "lake-pyarrow")
-        print(f"pyarrow: {results['pyarrow_baseline']}", file=sys.stderr)
+        second = pyarrow_baseline(store_url, days, work / "lake-pyarrow-2")
+        print(f"pyarrow again: {second}", file=sys.stderr)
+        check = ceiling_check("pyarrow baseline", first["rows_per_s"], second["rows_per_s"])
+        results["pyarrow_baseline"] = {**first, "rows_per_s": round(check["mean"]), "first": first,
+                                       "second": second, "spread": check["spread"]}
         results["store_scan_only"] = store_scan_only(store_url, days)
         if not args.no_cli:
             results["cli_local"] = cli_export(store_url, work / "lake-cli")
             print(f"cli: {results['cli_local']}", file=sys.stderr)
-    results["machine"]["load_after"] = load()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    results["baseline_check"] = check
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--no-s3", action="store_true", help="skip the export to a moto S3 bucket")
+    parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end deliverer export run")
+    parser.add_argument("--force", action="store_true", help="run on a busy machine too; the results say so")
+    parser.add_argument("--output", type=Path, default=RESULTS / "export.json")
+    args = parser.parse_args()
+    try:
+        conditions = RunConditions(force=args.force)
+        results = measure(args)
+        check = results.pop("baseline_check")
+        print(json.dumps(results, indent=2))
+        write_results(args.output, results, conditions, [check])
+    except Refusal as refusal:
+        return refuse(refusal)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

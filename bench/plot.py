@@ -22,10 +22,11 @@ THROUGHPUT = (
     # summary key, its figure, its ceiling or baseline, what the ceiling is, unit
     ("ingest_drain", "reports_per_s", "ceiling_reports_per_s", "bare paho", "reports/s"),
     ("ingest_live", "reports_per_s", "ceiling_reports_per_s", "bare paho", "reports/s"),
-    ("api_reads", "last_location_req_per_s", "hello_req_per_s", "hello route", "req/s"),
+    ("api_reads", "last_location_req_per_s", "hello_req_per_s", "bare Flask hello", "req/s"),
     ("api_ingest_single", "req_per_s", "naive_req_per_s", "naive route", "req/s"),
     ("api_ingest_batch", "reports_per_s", "naive_reports_per_s", "naive route", "reports/s"),
     ("export", "rows_per_s", "baseline_rows_per_s", "pyarrow", "rows/s"),
+    ("export_10m", "rows_per_s", "baseline_rows_per_s", "pyarrow", "rows/s"),
 )
 
 LATENCY = (
@@ -43,12 +44,18 @@ def present(summary: dict[str, Any], key: str) -> bool:
 
 
 def plot_summary(summary: dict[str, Any], path: Path) -> None:
-    fig, (throughput, latency) = plt.subplots(1, 2, figsize=(15, 6), width_ratios=(6, 5))
+    fig, (throughput, latency) = plt.subplots(1, 2, figsize=(19, 6), width_ratios=(9, 5))
     width = 0.38
 
-    bars = [row for row in THROUGHPUT if present(summary, row[0])]
-    for x, (key, figure_key, ceiling_key, _name, _unit) in enumerate(bars):
-        figure, ceiling = summary[key][figure_key], summary[key][ceiling_key]
+    bars = [
+        (key, summary[key][figure_key], summary[key][ceiling_key], name, unit)
+        for key, figure_key, ceiling_key, name, unit in THROUGHPUT
+        if present(summary, key)
+    ]
+    if present(summary, "ingest_scale"):
+        bars += [(f"ingest_{run['replicas']}_replicas", run["reports_per_s"], run["bare_reports_per_s"],
+                  f"{run['replicas']} bare", "reports/s") for run in summary["ingest_scale"]["runs"]]
+    for x, (_key, figure, ceiling, _name, _unit) in enumerate(bars):
         throughput.bar(x - width / 2, figure, width, color="tab:blue", label="figure" if x == 0 else None)
         throughput.bar(x + width / 2, ceiling, width, color="tab:gray", label="ceiling / baseline" if x == 0 else None)
         throughput.text(x - width / 2, figure, f"{figure / ceiling:.2f}x", ha="center", va="bottom", fontsize=9)
@@ -57,7 +64,8 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     throughput.set_ylim(top=throughput.get_ylim()[1] * 4)  # room for the legend
     throughput.set_ylabel("per second (log scale)")
     throughput.set_title("Throughput beside its ceiling / baseline (ratio above the figure)")
-    throughput.legend(loc="upper left", ncols=2)
+    if bars:
+        throughput.legend(loc="upper left", ncols=2)
 
     groups = [row for row in LATENCY if present(summary, row[1])]
     goals = [x for x, row in enumerate(groups) if row[4] is not None]
@@ -73,7 +81,8 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     latency.set_ylim(top=latency.get_ylim()[1] * 6)  # room for the legend
     latency.set_ylabel("milliseconds (log scale)")
     latency.set_title("Latency")
-    latency.legend(loc="upper left", ncols=3)
+    if groups:
+        latency.legend(loc="upper left", ncols=3)
 
     missing = [key for key in (*(row[0] for row in THROUGHPUT), "freshness") if not present(summary, key)]
     title = f"Benchmarks, {summary['mode']} run, {summary['measured_at']}"

@@ -304,6 +304,11 @@ def _no_constants(token: str) -> Any:
     raise ValueError(f"{token} is not a number JSON allows")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+"""One decoder for every payload: ``json.loads`` with an option builds a new one per call.
+Payloads are UTF-8, as RFC 8259 asks of JSON between systems (no UTF-16 or UTF-32 guessing)."""
+
+
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 """A surrogate, escaped (``\\ud800``) or raw (which ``json.loads`` lets through from bytes): only
 then can decoded text hold one that stands alone."""
@@ -345,7 +350,7 @@ def decode_json(payload: bytes | str) -> Any:
     if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _nesting(raw) > MAX_NESTING:
         raise Rejection(Reason.TOO_DEEP, f"payload nests arrays or objects more than {MAX_NESTING} levels deep")
     try:
-        value = json.loads(raw, parse_constant=_no_constants)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError:
         raise Rejection(Reason.TOO_DEEP, "payload nests arrays or objects too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:

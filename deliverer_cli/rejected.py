@@ -118,11 +118,11 @@ def run_list(args: argparse.Namespace) -> int:
     if not entries:
         print("no dead letters match")
         return 0
-    print(f"{'ID':>8}  {'RECEIVED (UTC)':<19}  {'REASON':<20} {'BYTES':>6}  TOPIC / MESSAGE")
+    print(f"{'ID':>8}  {'RECEIVED (UTC)':<19}  {'REASON':<28} {'BYTES':>6}  TOPIC / MESSAGE")
     for entry in entries:
         received = entry.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{entry.id:>8}  {received:<19}  {entry.reason:<20} {entry.payload_size:>6}  {entry.topic}")
-        print(f"{'':>8}  {entry.message[:110]}")
+        print(f"{entry.id:>8}  {received:<19}  {entry.reason:<28} {entry.payload_size:>6}  {entry.topic}")
+        print(f"{'':>8}  {entry.message[:130]}")
     return 0
 
 

@@ -9,6 +9,16 @@ set -eu
 
 : "${MINIO_URL:=http://minio:9000}"
 : "${MINIO_ROOT_USER:?}" "${MINIO_ROOT_PASSWORD:?}" "${LAKE_BUCKET:?}" "${LAKE_ACCESS_KEY:?}" "${LAKE_SECRET_KEY:?}"
+# A secret left at its .env.example placeholder is known to anyone who has read the repository.
+for name in MINIO_ROOT_PASSWORD LAKE_SECRET_KEY; do
+    eval "value=\${$name}"
+    case $value in
+        [Cc][Hh][Aa][Nn][Gg][Ee]-[Mm][Ee]*)
+            echo "lake-bucket: still the placeholder from .env.example: $name; set a real secret in .env, e.g. from" \
+                "\`openssl rand -hex 16\` (./start.sh writes fresh ones into a new .env)" >&2
+            exit 1 ;;
+    esac
+done
 policy_name=deliverer-lake-readwrite
 policy_file=/tmp/$policy_name.json
 

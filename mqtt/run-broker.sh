@@ -1,22 +1,23 @@
 #!/bin/sh
-# Run the container broker and make it reload its logins and ACL whenever they change:
+# Run the container broker and make it reload its TLS certificate whenever it changes:
 #
-#   run-broker.sh CONFIG AUTH_DIR
+#   run-broker.sh CONFIG CERT_DIR
 #
-# The one-shot service "mqtt-auth" rewrites AUTH_DIR/passwd and AUTH_DIR/acl from .env on every
-# `docker compose up`. Mosquitto reads both at start and again on SIGHUP, without dropping its
-# clients or sessions, so a rotated password takes effect within AUTH_POLL_SECONDS (default 2)
-# instead of waiting for a broker restart (which would also lose the shared subscriptions, see
-# README). SIGTERM and SIGINT are passed on to the broker, which then saves its persistence file;
-# the script exits with the broker's status.
+# The one-shot service "mqtt-certs" issues CERT_DIR/server.crt and server.key again when their names
+# change or they near their end, and mounted certificates are renewed from outside. Mosquitto reads
+# them at start and again on SIGHUP, without dropping its clients or sessions, so a new certificate
+# is served within AUTH_POLL_SECONDS (default 2) instead of waiting for a broker restart (which would
+# also lose the shared subscriptions, see README). The accounts need no signal: "mqtt-auth" changes
+# them through the dynamic security plugin's control API. SIGTERM and SIGINT are passed on to the
+# broker, which then saves its persistence file; the script exits with the broker's status.
 set -u
 
-config=${1:?usage: run-broker.sh CONFIG AUTH_DIR}
-auth_dir=${2:?usage: run-broker.sh CONFIG AUTH_DIR}
+config=${1:?usage: run-broker.sh CONFIG CERT_DIR}
+cert_dir=${2:?usage: run-broker.sh CONFIG CERT_DIR}
 poll_seconds=${AUTH_POLL_SECONDS:-2}
 
 fingerprint() {
-    cat "$auth_dir/passwd" "$auth_dir/acl" 2>/dev/null | cksum
+    cat "$cert_dir/server.crt" "$cert_dir/server.key" 2>/dev/null | cksum
 }
 
 reload_when_changed() {  # reload_when_changed PID: SIGHUP the broker after each change
@@ -25,7 +26,7 @@ reload_when_changed() {  # reload_when_changed PID: SIGHUP the broker after each
         now=$(fingerprint)
         if [ "$now" != "$seen" ]; then
             seen=$now
-            echo "run-broker: $auth_dir changed, reloading the password file and ACL (SIGHUP)"
+            echo "run-broker: $cert_dir changed, reloading the TLS certificate (SIGHUP)"
             kill -HUP "$1" 2>/dev/null
         fi
     done

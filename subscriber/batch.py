@@ -109,7 +109,9 @@ class Written:
     def __add__(self, other: Written) -> Written:
         a, b = self.result, other.result
         return Written(
-            InsertResult(a.inserted + b.inserted, a.duplicates + b.duplicates, a.rejected + b.rejected),
+            InsertResult(
+                a.inserted + b.inserted, a.duplicates + b.duplicates, a.rejected + b.rejected, a.refused + b.refused
+            ),
             self.dead_letters + other.dead_letters,
         )
 
@@ -176,7 +178,7 @@ class StoreWriter:
         results: list[InsertResult] = []
         if not self.call(lambda: results.append(self.store.insert_batch(batch.reports, batch.rejected)), give_up, wait):
             return None
-        return Written(results[0], list(batch.rejected))
+        return Written(results[0], [*batch.rejected, *results[0].refused])
 
     def _store(self, batch: SortedBatch, give_up: threading.Event, wait: Callable[[float], None]) -> Written | None:
         try:

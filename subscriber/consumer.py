@@ -327,7 +327,7 @@ class Subscriber:
         totals.received += len(indices)
         totals.stored += result.inserted
         totals.duplicates += result.duplicates
-        totals.rejected += result.rejected
+        totals.rejected += result.rejected + len(result.refused)
         totals.batches += 1
         m.batch_size.observe(len(indices))
         m.stored.inc(result.inserted)

@@ -135,7 +135,7 @@ def valid_report_payload(deliverer_id: str, index: int, **changes: Any) -> bytes
     moment = datetime.now(UTC) - timedelta(minutes=30) + timedelta(milliseconds=index)
     report = {
         "msg_id": f"good-{index}",
-        "order_id": f"fuzz-order-{index % 20}",
+        "order_id": f"good-{deliverer_id}-{index % 10}",
         "deliverer_id": deliverer_id,
         "delivery_state": "on_the_way",
         "timestamp": moment.isoformat(),

@@ -8,7 +8,13 @@ import os
 import shutil
 from typing import Any
 
-from app_api.cli import _fresh_metrics_dir, add_tracking_flags, app_config, check_tracking_flags
+from app_api.cli import (
+    _fresh_metrics_dir,
+    add_tracking_flags,
+    app_config,
+    check_tracking_flags,
+    refuse_placeholder_secrets,
+)
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env
 
 log = logging.getLogger("deliverer.live")
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.poll <= 0 or args.heartbeat <= 0 or args.end_after_arrived < 0:
         raise ValueError("--poll and --heartbeat must be positive, --end-after-arrived not negative")
     check_tracking_flags(args)
+    refuse_placeholder_secrets(args)
     from gunicorn.arbiter import Arbiter
     from gunicorn.workers.base import Worker
     from prometheus_client import multiprocess

@@ -6,9 +6,11 @@ from urllib.parse import urlsplit
 
 from deliverer.store.base import (
     Counts,
+    Handover,
     HistoryCursor,
     InsertResult,
     InvalidPosition,
+    OrderCourier,
     RejectedReport,
     Store,
     StoredReport,
@@ -18,9 +20,11 @@ from deliverer.store.base import (
 
 __all__ = [
     "Counts",
+    "Handover",
     "HistoryCursor",
     "InsertResult",
     "InvalidPosition",
+    "OrderCourier",
     "RejectedReport",
     "Store",
     "StoreMissing",

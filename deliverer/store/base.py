@@ -70,6 +70,42 @@ class InsertResult:
     inserted: int
     duplicates: int
     rejected: int = 0
+    """Dead letters given to the write."""
+    refused: tuple[RejectedReport, ...] = ()
+    """Reports the store refused (a conflicting duplicate, another courier's order), written as
+    dead letters by the same write."""
+
+
+@dataclass(frozen=True)
+class Handover:
+    from_deliverer: str | None
+    to_deliverer: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OrderCourier:
+    """Who an order belongs to: the courier whose report started it, or the last one it was
+    handed over to, and the handovers, oldest first."""
+
+    order_id: str
+    deliverer_id: str
+    since: datetime
+    handovers: tuple[Handover, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "deliverer_id": self.deliverer_id,
+            "since": _iso(self.since),
+            "handovers": [
+                {"from": h.from_deliverer, "to": h.to_deliverer, "at": _iso(h.at)} for h in self.handovers
+            ],
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -133,11 +169,13 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 
 
 class Store(Protocol):
-    """Location history, last location per order, and dead letters.
+    """Location history, last location per order, the courier of each order, and dead letters.
 
-    Writes are idempotent on ``msg_id``; the last location of an order only ever moves to a
-    newer timestamp (ties broken by the larger ``msg_id``), so late and duplicate reports never
-    move it backwards, whatever order they arrive in.
+    Writes follow :mod:`deliverer.store.admission`: idempotent on ``(deliverer_id, msg_id)``,
+    conflicting duplicates and other couriers' reports for an order refused as dead letters. The
+    last location of an order only ever moves to a newer timestamp (ties broken by the larger
+    ``msg_id``), so late and duplicate reports never move it backwards, whatever order they
+    arrive in.
     """
 
     def insert_batch(
@@ -147,6 +185,14 @@ class Store(Protocol):
         ...
 
     def last_location(self, order_id: str) -> LocationReport | None: ...
+
+    def order_courier(self, order_id: str) -> OrderCourier | None:
+        """Who the order belongs to now; None before any report or handover."""
+        ...
+
+    def hand_over(self, order_id: str, deliverer_id: str, at: datetime) -> OrderCourier:
+        """Give the order to ``deliverer_id`` from ``at`` on (also before its first report)."""
+        ...
 
     def history(
         self,

@@ -1,40 +1,66 @@
 """MongoDB backend (pymongo): production and the Docker Compose stack.
 
-Collections: ``locations`` (history, unique ``msg_id``), ``last_locations`` (``_id`` is the
-order id, replaced only by a newer report) and ``rejected``. A batch is an unordered
-``insert_many`` (duplicates are counted, not fatal) followed by one conditional upsert per
-order. Both steps are idempotent, so a batch retried after a crash between them converges
-to the same state.
+Collections: ``locations`` (history, unique per ``(deliverer_id, msg_id)``), ``last_locations``
+(``_id`` is the order id), ``orders`` (``_id`` is the order id: its courier), ``order_handovers``,
+``rejected`` (dead letters) and ``delivery_attempts``.
+
+A standalone server (the Compose stack's) has no transactions, so a batch is several writes, each
+idempotent, ordered so that the whole batch tried again after a failure anywhere converges to
+what one atomic write would have left: the owners of new orders are claimed, the history inserted
+(a stored key is a duplicate), each order's last location replaced by the newest report of the
+batch, stored ones included, and the dead letters inserted under a key that a retry repeats. Every
+write is journaled and acknowledged by a majority before the call returns; a write concern that
+was not satisfied is an outage, whatever the documents' own results (:mod:`.mongo_errors`).
+
+Opening checks the indexes and refuses a database that is not migrated; creating them and the data
+migrations are ``deliverer store migrate``'s job (:mod:`.mongo_schema`).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import pymongo
 from bson import ObjectId
 from bson.binary import Binary
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, MongoClient, UpdateOne
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, ReplaceOne, UpdateOne
+from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidName, PyMongoError
 
 from deliverer.contract import DeliveryState, LocationReport
+from deliverer.store import mongo_schema
+from deliverer.store.admission import Admission, Essentials, Key, admit, essentials_of, key_of, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     EXPORT_COLUMNS,
     START_POSITION,
     Counts,
+    Handover,
     HistoryCursor,
     InsertResult,
     InvalidPosition,
+    OrderCourier,
     RejectedReport,
     StoredReport,
     StoreUnavailable,
 )
+from deliverer.store.mongo_errors import MongoWriteRefused, duplicates_of, guarded
+from deliverer.store.mongo_schema import INDEXES, StoreNotMigrated
+
+__all__ = ["INDEXES", "MongoStore", "MongoWriteRefused", "StoreNotMigrated", "Timeouts", "client_options"]
 
 DEFAULT_DATABASE = "deliverer"
-DUPLICATE_KEY = 11000
+DELETE_BATCH = 1000
+"""Documents per delete request: each is a retryable write that answers well within the socket timeout."""
+CLAIM_ATTEMPTS = 3
+WHOLE_HISTORY_READ = timedelta(minutes=10)
+"""Bound of the one read that visits every stored report (the days an export or prune must see)."""
 REPORT_FIELDS = (
     "msg_id",
     "order_id",
@@ -49,31 +75,71 @@ REPORT_FIELDS = (
     "seq",
 )
 
-INDEXES: dict[str, list[IndexModel]] = {
-    "locations": [
-        IndexModel([("msg_id", ASCENDING)], name="msg_id_unique", unique=True),
-        IndexModel([("order_id", ASCENDING), ("timestamp", DESCENDING)], name="order_timestamp"),
-        IndexModel([("timestamp", ASCENDING)], name="timestamp"),
-        IndexModel([("ingested_at", ASCENDING)], name="ingested_at"),
-    ],
-    "rejected": [
-        IndexModel([("received_at", DESCENDING)], name="received_at"),
-        IndexModel([("reason", ASCENDING)], name="reason"),
-    ],
-    "delivery_attempts": [IndexModel([("last_at", ASCENDING)], name="last_at")],
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on the client's waits, in milliseconds. The subscriber has one thread: without them a
+    half-open connection holds it until the kernel gives up on the peer (many minutes)."""
+
+    server_selection_ms: int = 5_000
+    """Finding a server that takes writes."""
+    connect_ms: int = 5_000
+    """The TCP and TLS handshake."""
+    socket_ms: int = 30_000
+    """Any one reply; the connection is then given up and the call is an outage."""
+    write_concern_ms: int = 10_000
+    """The majority's acknowledgement; beyond it the server answers with a write concern error."""
+
+
+MIGRATION_TIMEOUTS = Timeouts(socket_ms=3_600_000)
+"""An index build answers only when built: on a large collection that takes a while."""
+
+_URL_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "w": ("w",),
+    "journal": ("journal",),
+    "serverSelectionTimeoutMS": ("serverselectiontimeoutms",),
+    "connectTimeoutMS": ("connecttimeoutms",),
+    # timeoutMS bounds whole operations, retries included, in place of both.
+    "socketTimeoutMS": ("sockettimeoutms", "timeoutms"),
+    "wTimeoutMS": ("wtimeoutms", "timeoutms"),
+    "appname": ("appname",),
 }
-INDEXES["locations"] += [
-    IndexModel([("deliverer_id", ASCENDING), ("timestamp", DESCENDING)], name="deliverer_timestamp"),
-    IndexModel([("ingested_at", ASCENDING), ("_id", ASCENDING)], name="ingest_order"),
-    IndexModel([("order_id", ASCENDING), ("ingested_at", ASCENDING), ("_id", ASCENDING)], name="order_ingest_order"),
-]
-INDEXES["last_locations"] = [IndexModel([("timestamp", DESCENDING), ("_id", DESCENDING)], name="recent")]
+
 
 LIVE_SETTLE = timedelta(seconds=1)
 """How old a stored report must be before live streams see it. Replicas stamp ``ingested_at``
 before their batch commits, so a batch stamped earlier can become visible after a later one;
 waiting this long lets it land before the tail moves past its stamp."""
-"""The indexes the store creates; ``mongodb/init/01-indexes.js`` must declare the same ones."""
+
+
+def client_options(url: str, timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
+    """MongoClient options: journaled majority writes and bounded waits, unless the URL sets its own.
+
+    ``w: "majority"`` waits for a majority of a replica set; a standalone server takes it as an
+    acknowledgement after the journal write. A URL that gives up durability is refused.
+    """
+    given = {name.lower(): value for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    if given.get("w") == "0":
+        raise ValueError(
+            "the MongoDB store URL sets w=0: writes would not be acknowledged, so a lost report would go unnoticed"
+            " (leave w out for majority, or give a number of servers)"
+        )
+    if given.get("journal", "").lower() == "false":
+        raise ValueError(
+            "the MongoDB store URL sets journal=false: a report is acknowledged to the broker only once it is"
+            " journaled (leave journal out)"
+        )
+    defaults: dict[str, Any] = {
+        "w": "majority",
+        "journal": True,
+        "serverSelectionTimeoutMS": timeouts.server_selection_ms,
+        "connectTimeoutMS": timeouts.connect_ms,
+        "socketTimeoutMS": timeouts.socket_ms,
+        "wTimeoutMS": timeouts.write_concern_ms,
+        "appname": "deliverer",
+    }
+    options = {name: value for name, value in defaults.items() if not set(_URL_SPELLINGS[name]) & set(given)}
+    return {**options, "tz_aware": True}
 
 
 def _document(report: LocationReport) -> dict[str, Any]:
@@ -97,6 +163,24 @@ def _older_than(doc: dict[str, Any]) -> dict[str, Any]:
             {"timestamp": doc["timestamp"], "msg_id": {"$lt": doc["msg_id"]}},
         ]
     }
+
+
+def letter_keys(letters: Sequence[RejectedReport]) -> list[str]:
+    """What identifies each dead letter of one write across attempts at it: what it says and
+    carries, and how many identical ones came before it in the write. Not when it was received,
+    which changes from one attempt to the next (the subscriber sorts a redelivered batch again)."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for letter in letters:
+        digest = hashlib.sha256()
+        for part in (letter.topic, letter.reason, letter.message, str(letter.payload_size)):
+            encoded = part.encode("utf-8", "backslashreplace")
+            digest.update(len(encoded).to_bytes(8, "big") + encoded)
+        digest.update(letter.payload)
+        content = digest.hexdigest()[:32]
+        keys.append(f"{content}-{seen[content]}")
+        seen[content] += 1
+    return keys
 
 
 def _rejected_entry(doc: dict[str, Any]) -> RejectedReport:
@@ -124,91 +208,207 @@ def _parse_position(position: str) -> tuple[datetime, ObjectId]:
 
 
 class MongoStore:
-    def __init__(self, url: str, server_selection_timeout_ms: int = 5000) -> None:
-        self.url = url
-        self._client: MongoClient[dict[str, Any]] = MongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=server_selection_timeout_ms, appname="deliverer"
-        )
-        db = self._client.get_default_database(default=DEFAULT_DATABASE)
-        self._locations = db["locations"]
-        self._last = db["last_locations"]
-        self._rejected = db["rejected"]
-        self._attempts = db["delivery_attempts"]
-        self._guard(self.ensure_indexes)
+    def __init__(self, url: str, timeouts: Timeouts = Timeouts(), verify_indexes: bool = True) -> None:
+        """Connect to the database the URL names (``deliverer`` when it names none).
+
+        ``verify_indexes=False`` is for the migration alone: every other user gets a store whose
+        indexes were checked, or StoreNotMigrated.
+        """
+        try:
+            client: MongoClient[dict[str, Any]] = MongoClient(url, **client_options(url, timeouts))
+        except ConfigurationError as exc:
+            raise ValueError(f"invalid MongoDB store URL: {exc}") from exc
+        try:
+            try:
+                database = client.get_default_database(default=DEFAULT_DATABASE)
+            except (ConfigurationError, InvalidName) as exc:
+                raise ValueError(f"invalid MongoDB store URL: {exc}") from exc
+            self._bind(client, database)
+            if verify_indexes:
+                self.verify_indexes()
+        except BaseException:
+            client.close()
+            raise
+
+    @classmethod
+    def over(cls, database: Any, client: Any = None) -> MongoStore:
+        """A store over an open database, as it is (unit tests pass doubles of pymongo's objects)."""
+        store = cls.__new__(cls)
+        store._bind(client, database)
+        return store
+
+    def _bind(self, client: Any, database: Any) -> None:
+        self._client = client
+        self._database = database
+        self._locations = database["locations"]
+        self._last = database["last_locations"]
+        self._rejected = database["rejected"]
+        self._attempts = database["delivery_attempts"]
+        self._orders = database["orders"]
+        self._handovers = database["order_handovers"]
 
     def __repr__(self) -> str:
-        return f"MongoStore({self._locations.database.name!r})"
+        return f"MongoStore({self._database.name!r})"
 
-    def ensure_indexes(self) -> None:
-        for name, indexes in INDEXES.items():
-            self._locations.database[name].create_indexes(indexes)
+    def verify_indexes(self) -> None:
+        """Raise StoreNotMigrated, naming each index and the fix, unless the indexes are this release's."""
+        mongo_schema.verify_indexes(self._database)
+
+    def migrate(self) -> list[str]:
+        """Bring the indexes and data to this release (``deliverer store migrate``); the steps taken."""
+        return mongo_schema.migrate(self._database)
 
     def _guard(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return call(*args, **kwargs)
-        except BulkWriteError:
-            raise
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"MongoDB: {exc}") from exc
+        name = getattr(call, "__name__", "")
+        return guarded(name if name.isidentifier() else "read", call, *args, **kwargs)
 
     def insert_batch(
         self, reports: Sequence[LocationReport], rejected: Sequence[RejectedReport] = ()
     ) -> InsertResult:
         now = datetime.now(UTC)
-        docs = [_document(r) for r in reports]
-        inserted = 0
-        if docs:
-            try:
-                result = self._guard(
-                    self._locations.insert_many, [{**d, "ingested_at": now} for d in docs], ordered=False
-                )
-                inserted = len(result.inserted_ids)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise StoreUnavailable(f"MongoDB insert failed: {errors[:3]}") from exc
-                inserted = exc.details.get("nInserted", 0)
-            newest: dict[str, dict[str, Any]] = {}
-            for doc in docs:
-                current = newest.get(doc["order_id"])
-                if current is None or (doc["timestamp"], doc["msg_id"]) > (current["timestamp"], current["msg_id"]):
-                    newest[doc["order_id"]] = doc
-            # Replace only an older last location. When the stored one is newer, the filter
-            # misses, the upsert tries to insert the same _id and fails with a duplicate key:
-            # exactly the "keep the newer one" outcome, so those errors are expected.
-            try:
-                self._guard(
-                    self._last.bulk_write,
-                    [
-                        UpdateOne(
-                            {"_id": order_id, **_older_than(doc)},
-                            {"$set": {**doc, "updated_at": now}},
-                            upsert=True,
-                        )
-                        for order_id, doc in newest.items()
-                    ],
-                    ordered=False,
-                )
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise StoreUnavailable(f"MongoDB last-location update failed: {errors[:3]}") from exc
-        if rejected:
-            self._guard(
-                self._rejected.insert_many,
-                [
-                    {
-                        "received_at": r.received_at,
-                        "topic": r.topic,
-                        "reason": r.reason,
-                        "message": r.message,
-                        "payload": Binary(r.payload),
-                        "payload_size": r.payload_size,
-                    }
-                    for r in rejected
-                ],
+        admission, stored = self._admit(reports, now)
+        accepted = admission.accepted
+        duplicates = admission.duplicates
+        refused = list(admission.refused)
+        if accepted:
+            raced = self._insert_history(accepted, now)
+            if raced:
+                # Taken by another writer between our read and our insert: the same report or not.
+                again = self._stored_versions([accepted[i] for i in raced])
+                for index, error in raced.items():
+                    report = accepted[index]
+                    version = again.get(key_of(report))
+                    if version is None:  # the duplicate key is another unique index's, not the report's
+                        raise MongoWriteRefused("history insert", error)
+                    if version == essentials_of(report):
+                        duplicates += 1
+                        stored[key_of(report)] = version
+                    else:
+                        refused.extend(admit([report], again, {}, now).refused)
+                accepted = [r for i, r in enumerate(accepted) if i not in raced]
+        # Stored duplicates take part: a retry of a batch whose history was written, but not its last
+        # locations, finishes the job; for any other, replacing with the same report changes nothing.
+        self._update_last_locations(
+            [*accepted, *(r for r in reports if stored.get(key_of(r)) == essentials_of(r))], now
+        )
+        self._insert_letters([*rejected, *refused])
+        return InsertResult(
+            inserted=len(accepted), duplicates=duplicates, rejected=len(rejected), refused=tuple(refused)
+        )
+
+    def _admit(self, reports: Sequence[LocationReport], now: datetime) -> tuple[Admission, dict[Key, Essentials]]:
+        """Sort the batch by the admission rules and claim the orders it starts; when another writer
+        started some of them first, sort it again by their owners."""
+        for _ in range(CLAIM_ATTEMPTS):
+            stored = self._stored_versions(reports)
+            admission = admit(reports, stored, self._owners(reports), now)
+            if self._claim(admission.new_owners, now):
+                return admission, stored
+        raise StoreUnavailable("MongoDB: other writers kept starting this batch's orders first; retrying")
+
+    def _stored_versions(self, reports: Sequence[LocationReport]) -> dict[Key, Essentials]:
+        by_courier: dict[str, list[str]] = {}
+        for report in reports:
+            by_courier.setdefault(report.deliverer_id, []).append(report.msg_id)
+        if not by_courier:
+            return {}
+        query = {"$or": [{"deliverer_id": d, "msg_id": {"$in": ids}} for d, ids in by_courier.items()]}
+        docs = self._guard(lambda: list(self._locations.find(query, {"_id": False, "ingested_at": False})))
+        return {key_of(report): essentials_of(report) for report in map(_report, docs)}
+
+    def _owners(self, reports: Sequence[LocationReport]) -> dict[str, str]:
+        orders = list(dict.fromkeys(r.order_id for r in reports))
+        if not orders:
+            return {}
+        docs = self._guard(lambda: list(self._orders.find({"_id": {"$in": orders}}, {"deliverer_id": True})))
+        return {doc["_id"]: doc["deliverer_id"] for doc in docs}
+
+    def _claim(self, new_owners: dict[str, str], now: datetime) -> bool:
+        """Record the owners of new orders; False when another writer claimed some of them first."""
+        if not new_owners:
+            return True
+        docs = [{"_id": order, "deliverer_id": courier, "since": now} for order, courier in new_owners.items()]
+        return not duplicates_of("order claims", self._orders.insert_many, docs, ordered=False)
+
+    def _insert_history(self, accepted: Sequence[LocationReport], now: datetime) -> dict[int, dict[str, Any]]:
+        """Insert the accepted reports; the duplicate-key errors, by index in ``accepted``."""
+        docs = [{**_document(r), "ingested_at": now} for r in accepted]
+        return duplicates_of("history insert", self._locations.insert_many, docs, ordered=False)
+
+    def _update_last_locations(self, candidates: Sequence[LocationReport], now: datetime) -> None:
+        """Replace each order's last location, whole, by its newest candidate when that is newer.
+
+        The filter matches only an older stored document: when the stored one is newer, the upsert
+        tries to insert a second document with the order's _id and fails with a duplicate key, the
+        "keep the newer one" answer. A duplicate key also answers the loser of two writers creating
+        one order's document at once, whose report may be the newer one, and MongoDB does not retry
+        an upsert with this filter itself: so those requests are tried once more. The document now
+        exists (last locations are never deleted), so a second duplicate key means it is newer.
+        """
+        pending = [
+            ReplaceOne(
+                {"_id": doc["order_id"], **_older_than(doc)}, {"_id": doc["order_id"], **doc, "updated_at": now},
+                upsert=True,
             )
-        return InsertResult(inserted=inserted, duplicates=len(docs) - inserted, rejected=len(rejected))
+            for doc in map(_document, newest_per_order(candidates))
+        ]
+        for _attempt in range(2):
+            if not pending:
+                return
+            raced = duplicates_of("last-location update", self._last.bulk_write, pending, ordered=False)
+            pending = [pending[i] for i in sorted(raced)]
+
+    def _insert_letters(self, letters: Sequence[RejectedReport]) -> None:
+        """Insert dead letters; one stored by an earlier attempt at this write is a duplicate key."""
+        if not letters:
+            return
+        docs = [
+            {
+                "received_at": r.received_at,
+                "topic": r.topic,
+                "reason": r.reason,
+                "message": r.message,
+                "payload": Binary(r.payload),
+                "payload_size": r.payload_size,
+                "letter_key": key,
+            }
+            for r, key in zip(letters, letter_keys(letters), strict=True)
+        ]
+        duplicates_of("dead-letter insert", self._rejected.insert_many, docs, ordered=False)
+
+    def order_courier(self, order_id: str) -> OrderCourier | None:
+        doc = self._guard(self._orders.find_one, {"_id": order_id})
+        if doc is None:
+            return None
+        cursor = self._handovers.find({"order_id": order_id}).sort("_id", ASCENDING)
+        handovers = tuple(Handover(h["from"], h["to"], h["at"]) for h in self._guard(list, cursor))
+        return OrderCourier(order_id, doc["deliverer_id"], doc["since"], handovers)
+
+    def hand_over(self, order_id: str, deliverer_id: str, at: datetime) -> OrderCourier:
+        previous = self._set_owner(order_id, deliverer_id, at)
+        previous_courier = previous["deliverer_id"] if previous else None
+        if previous_courier != deliverer_id:
+            self._guard(
+                self._handovers.insert_one,
+                {"order_id": order_id, "from": previous_courier, "to": deliverer_id, "at": at},
+            )
+        courier = self.order_courier(order_id)
+        assert courier is not None
+        return courier
+
+    def _set_owner(self, order_id: str, deliverer_id: str, at: datetime) -> dict[str, Any] | None:
+        """The order's owner document before: two first handovers of one order at once race to create
+        it, and the loser's upsert fails with a duplicate key; tried again, it finds the document."""
+        change = ({"_id": order_id}, {"$set": {"deliverer_id": deliverer_id, "since": at}})
+        try:
+            previous: dict[str, Any] | None = self._orders.find_one_and_update(*change, upsert=True)
+            return previous
+        except DuplicateKeyError:
+            pass
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB handover: {exc}") from exc
+        again: dict[str, Any] | None = self._guard(self._orders.find_one_and_update, *change, upsert=True)
+        return again
 
     def last_location(self, order_id: str) -> LocationReport | None:
         doc = self._guard(self._last.find_one, {"_id": order_id})
@@ -222,6 +422,8 @@ class MongoStore:
         limit: int = DEFAULT_HISTORY_LIMIT,
         after: HistoryCursor | None = None,
     ) -> list[LocationReport]:
+        if limit <= 0:  # MongoDB reads limit(0) as "no limit"
+            return []
         query: dict[str, Any] = {"order_id": order_id}
         window: dict[str, Any] = {}
         if since is not None:
@@ -252,6 +454,7 @@ class MongoStore:
             query["reason"] = reason
         if since is not None:
             query["received_at"] = {"$gte": since}
+        # _id breaks ties as SQLite's row id does: ObjectIds are made in the order documents are written.
         cursor = self._rejected.find(query).sort([("received_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [_rejected_entry(d) for d in self._guard(list, cursor)]
 
@@ -330,11 +533,25 @@ class MongoStore:
             {"$group": {"_id": {"$dateToString": {"format": "%Y-%m-%d", "date": "$timestamp"}}}},
             {"$sort": {"_id": 1}},
         ]
-        return [doc["_id"] for doc in self._guard(lambda: list(self._locations.aggregate(pipeline)))]
+        # The server answers only once it has grouped every matching report: from the epoch (prune),
+        # that is the whole history, longer than one reply may take on any other path.
+        with pymongo.timeout(WHOLE_HISTORY_READ.total_seconds()):
+            return [doc["_id"] for doc in self._guard(lambda: list(self._locations.aggregate(pipeline)))]
 
     def delete_between(self, start: datetime, end: datetime) -> int:
-        result = self._guard(self._locations.delete_many, {"timestamp": {"$gte": start, "$lt": end}})
-        return int(result.deleted_count)
+        """In requests of DELETE_BATCH documents, each answered within the socket timeout and retried
+        by the driver after a stepdown; one delete_many of a whole day is neither. A call that fails
+        half-way leaves the rest of the range, which the next call deletes."""
+        window = {"timestamp": {"$gte": start, "$lt": end}}
+        deleted = 0
+        while True:
+            batch = self._guard(lambda: list(self._locations.find(window, {"_id": True}).limit(DELETE_BATCH)))
+            if not batch:
+                return deleted
+            result = self._guard(
+                self._locations.bulk_write, [DeleteOne({"_id": doc["_id"]}) for doc in batch], ordered=False
+            )
+            deleted += int(result.deleted_count)
 
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
         cursor = (
@@ -390,7 +607,8 @@ class MongoStore:
         return [StoredReport(_position(doc), _report(doc)) for doc in self._guard(list, cursor)]
 
     def ping(self) -> None:
-        self._guard(self._client.admin.command, "ping")
+        self._guard(self._database.command, "ping")
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()

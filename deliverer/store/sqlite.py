@@ -7,6 +7,7 @@ run beside the single writer (the subscriber) without blocking it.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -16,18 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from deliverer.contract import DeliveryState, LocationReport
+from deliverer.store.admission import Admission, Essentials, Key, admit, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     START_POSITION,
     Counts,
+    Handover,
     HistoryCursor,
     InsertResult,
     InvalidPosition,
+    OrderCourier,
     RejectedReport,
     StoredReport,
     StoreMissing,
     StoreUnavailable,
 )
+
+log = logging.getLogger(__name__)
 
 REPORT_COLUMNS = (
     "msg_id",
@@ -44,10 +50,18 @@ REPORT_COLUMNS = (
 )
 _COLS = ", ".join(REPORT_COLUMNS)
 _MARKS = ", ".join("?" for _ in REPORT_COLUMNS)
+_ESSENTIAL_COLUMNS = "order_id, delivery_state, ts_ms, latitude, longitude, speed_kmh, heading, accuracy_m, seq"
+"""Columns in the order of :func:`deliverer.store.admission.essentials_of`."""
+_KEYS_PER_QUERY = 400
+"""Keys per lookup: well below SQLite's limit of bound parameters."""
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the current schema: 1 keys history by ``(deliverer_id, msg_id)``
+and records who each order belongs to. A version-0 file is migrated in place when opened."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS locations (
-    msg_id TEXT NOT NULL PRIMARY KEY,
+    msg_id TEXT NOT NULL,
     order_id TEXT NOT NULL,
     deliverer_id TEXT NOT NULL,
     delivery_state TEXT NOT NULL,
@@ -58,7 +72,8 @@ CREATE TABLE IF NOT EXISTS locations (
     heading REAL,
     accuracy_m REAL,
     seq INTEGER,
-    ingested_ms INTEGER NOT NULL
+    ingested_ms INTEGER NOT NULL,
+    PRIMARY KEY (deliverer_id, msg_id)
 );
 CREATE INDEX IF NOT EXISTS locations_order_ts ON locations (order_id, ts_ms DESC);
 CREATE INDEX IF NOT EXISTS locations_ts ON locations (ts_ms);
@@ -88,6 +103,19 @@ CREATE TABLE IF NOT EXISTS rejected (
 );
 CREATE INDEX IF NOT EXISTS rejected_reason ON rejected (reason);
 CREATE INDEX IF NOT EXISTS rejected_received ON rejected (received_ms, id);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT NOT NULL PRIMARY KEY,
+    deliverer_id TEXT NOT NULL,
+    since_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS order_handovers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    from_deliverer TEXT,
+    to_deliverer TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_handovers_order ON order_handovers (order_id, id);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
     key TEXT NOT NULL PRIMARY KEY,
     attempts INTEGER NOT NULL,
@@ -109,6 +137,40 @@ ON CONFLICT (order_id) DO UPDATE SET
 WHERE excluded.ts_ms > last_locations.ts_ms
    OR (excluded.ts_ms = last_locations.ts_ms AND excluded.msg_id > last_locations.msg_id)
 """
+
+
+MIGRATE_TO_1 = f"""
+CREATE TABLE locations_by_courier (
+    msg_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    deliverer_id TEXT NOT NULL,
+    delivery_state TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    latitude REAL NOT NULL,
+    longitude REAL NOT NULL,
+    speed_kmh REAL,
+    heading REAL,
+    accuracy_m REAL,
+    seq INTEGER,
+    ingested_ms INTEGER NOT NULL,
+    PRIMARY KEY (deliverer_id, msg_id)
+);
+INSERT INTO locations_by_courier SELECT {_COLS}, ingested_ms FROM locations ORDER BY rowid;
+DROP TABLE locations;
+ALTER TABLE locations_by_courier RENAME TO locations;
+"""
+"""Version 0 keyed history by ``msg_id`` alone; its rows are kept, in their order."""
+
+OWNERS_FROM_HISTORY = """
+INSERT INTO orders (order_id, deliverer_id, since_ms)
+SELECT order_id, deliverer_id, ingested_ms FROM (
+    SELECT order_id, deliverer_id, ingested_ms,
+           row_number() OVER (PARTITION BY order_id ORDER BY ts_ms, rowid) AS rank
+    FROM locations
+) WHERE rank = 1
+ON CONFLICT (order_id) DO NOTHING
+"""
+"""An existing order belongs to the courier of its earliest report."""
 
 
 def _ms(moment: datetime) -> int:
@@ -194,7 +256,7 @@ class SQLiteStore:
         deadline = time.monotonic() + self._busy_timeout_ms / 1000
         while True:
             try:
-                self._conn().executescript(SCHEMA)
+                self._migrate()
                 return
             except StoreUnavailable as exc:  # the connection's own set-up, already explained
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
@@ -203,6 +265,35 @@ class SQLiteStore:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
                     raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
             time.sleep(0.02)
+
+    def _migrate(self) -> None:
+        """Bring the file to :data:`SCHEMA_VERSION` in one transaction (a new file or an old one)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"SQLite store {self.path} has schema version {version}; this release knows up to {SCHEMA_VERSION}"
+                )
+            has_history = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'locations'").fetchone()
+            if version == 0 and has_history:
+                log.info("migrating SQLite store %s to schema %d (history keyed by courier and msg_id)",
+                         self.path, SCHEMA_VERSION)
+                for statement in MIGRATE_TO_1.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+            for statement in SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            if version == 0 and has_history:
+                conn.execute(OWNERS_FROM_HISTORY)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -224,6 +315,9 @@ class SQLiteStore:
                 # FULL: a batch acknowledged to the broker survives a power cut, not only a crash.
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+                # Checkpoint the WAL into the database every ~40 MB instead of every 4 MB: fewer
+                # stalls in the subscriber's commits; every commit is still synced to the WAL.
+                conn.execute("PRAGMA wal_autocheckpoint=10000")
             except sqlite3.Error as exc:
                 conn.close()
                 raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
@@ -236,25 +330,24 @@ class SQLiteStore:
         self, reports: Sequence[LocationReport], rejected: Sequence[RejectedReport] = ()
     ) -> InsertResult:
         conn = self._conn()
-        now = _now_ms()
-        rows = [_row(r) for r in reports]
+        now = datetime.now(UTC)
+        now_ms = _ms(now)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                before = conn.total_changes
+                # Read and written in one IMMEDIATE transaction: no other writer in between.
+                admission = self._admit(conn, reports, now, now_ms)
                 conn.executemany(
-                    f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)"
-                    " ON CONFLICT (msg_id) DO NOTHING",
-                    [(*row, now) for row in rows],
+                    "INSERT INTO orders (order_id, deliverer_id, since_ms) VALUES (?, ?, ?)",
+                    [(order_id, deliverer_id, now_ms) for order_id, deliverer_id in admission.new_owners.items()],
                 )
-                inserted = conn.total_changes - before
-                conn.executemany(_UPSERT_LAST, [(*row, now) for row in _newest_per_order(rows)])
+                conn.executemany(_UPSERT_LAST, [(*_row(r), now_ms) for r in newest_per_order(admission.accepted)])
                 conn.executemany(
                     "INSERT INTO rejected (received_ms, topic, reason, message, payload, payload_size)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     [
                         (_ms(r.received_at), r.topic, r.reason, r.message, r.payload, r.payload_size)
-                        for r in rejected
+                        for r in (*rejected, *admission.refused)
                     ],
                 )
                 conn.execute("COMMIT")
@@ -266,7 +359,107 @@ class SQLiteStore:
             if _is_outage(exc):
                 raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
             raise
-        return InsertResult(inserted=inserted, duplicates=len(rows) - inserted, rejected=len(rejected))
+        return InsertResult(
+            inserted=len(admission.accepted), duplicates=admission.duplicates, rejected=len(rejected),
+            refused=tuple(admission.refused),
+        )
+
+    def _admit(
+        self, conn: sqlite3.Connection, reports: Sequence[LocationReport], now: datetime, now_ms: int
+    ) -> Admission:
+        """Sort the batch and insert the history it adds.
+
+        Most batches hold only new keys, so they are inserted first as if none were stored; only
+        when that proves wrong (a redelivery, a conflict, another courier's order) is the insert
+        undone and the batch sorted again against the stored versions of its keys.
+        """
+        owners = self._owners(conn, reports)
+        admission = admit(reports, {}, owners, now)
+        insert = f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)"
+        conn.execute("SAVEPOINT new_keys")
+        if not admission.refused:
+            before = conn.total_changes
+            conn.executemany(
+                insert + " ON CONFLICT (deliverer_id, msg_id) DO NOTHING",
+                [(*_row(r), now_ms) for r in admission.accepted],
+            )
+            if conn.total_changes - before == len(admission.accepted):
+                conn.execute("RELEASE new_keys")
+                return admission
+            conn.execute("ROLLBACK TO new_keys")
+        admission = admit(reports, self._stored_versions(conn, reports), owners, now)
+        conn.executemany(insert, [(*_row(r), now_ms) for r in admission.accepted])
+        conn.execute("RELEASE new_keys")
+        return admission
+
+    @staticmethod
+    def _stored_versions(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[Key, Essentials]:
+        """The stored versions of the batch's keys: one lookup per courier on the primary key
+        (SQLite walks the index for ``deliverer_id = ? AND msg_id IN (...)``, not for row values)."""
+        by_courier: dict[str, list[str]] = {}
+        for report in reports:
+            by_courier.setdefault(report.deliverer_id, []).append(report.msg_id)
+        found: dict[Key, Essentials] = {}
+        for deliverer_id, msg_ids in by_courier.items():
+            for start in range(0, len(msg_ids), _KEYS_PER_QUERY):
+                chunk = msg_ids[start : start + _KEYS_PER_QUERY]
+                marks = ", ".join("?" for _ in chunk)
+                rows = conn.execute(
+                    f"SELECT msg_id, {_ESSENTIAL_COLUMNS} FROM locations"
+                    f" WHERE deliverer_id = ? AND msg_id IN ({marks})",
+                    (deliverer_id, *chunk),
+                )
+                for msg_id, *essentials in rows:
+                    found[(deliverer_id, msg_id)] = tuple(essentials)
+        return found
+
+    @staticmethod
+    def _owners(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[str, str]:
+        orders = list(dict.fromkeys(r.order_id for r in reports))
+        owners: dict[str, str] = {}
+        for start in range(0, len(orders), _KEYS_PER_QUERY):
+            chunk = orders[start : start + _KEYS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            owners.update(conn.execute(f"SELECT order_id, deliverer_id FROM orders WHERE order_id IN ({marks})", chunk))
+        return owners
+
+    def order_courier(self, order_id: str) -> OrderCourier | None:
+        row = self._query_one("SELECT deliverer_id, since_ms FROM orders WHERE order_id = ?", (order_id,))
+        if row is None:
+            return None
+        handovers = self._query(
+            "SELECT from_deliverer, to_deliverer, at_ms FROM order_handovers WHERE order_id = ? ORDER BY id",
+            (order_id,),
+        )
+        return OrderCourier(
+            order_id, row[0], _moment(row[1]), tuple(Handover(f, t, _moment(at)) for f, t, at in handovers)
+        )
+
+    def hand_over(self, order_id: str, deliverer_id: str, at: datetime) -> OrderCourier:
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                current = conn.execute("SELECT deliverer_id FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+                previous = current[0] if current else None
+                if previous != deliverer_id:
+                    conn.execute(
+                        "INSERT INTO orders (order_id, deliverer_id, since_ms) VALUES (?, ?, ?) ON CONFLICT (order_id)"
+                        " DO UPDATE SET deliverer_id = excluded.deliverer_id, since_ms = excluded.since_ms",
+                        (order_id, deliverer_id, _ms(at)),
+                    )
+                    conn.execute(
+                        "INSERT INTO order_handovers (order_id, from_deliverer, to_deliverer, at_ms)"
+                        " VALUES (?, ?, ?, ?)",
+                        (order_id, previous, deliverer_id, _ms(at)),
+                    )
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
+            raise
+        courier = self.order_courier(order_id)
+        assert courier is not None
+        return courier
 
     def last_location(self, order_id: str) -> LocationReport | None:
         row = self._query_one(f"SELECT {_COLS} FROM last_locations WHERE order_id = ?", (order_id,))
@@ -295,7 +488,7 @@ class SQLiteStore:
             f"SELECT {_COLS} FROM locations WHERE {' AND '.join(clauses)}"
             " ORDER BY ts_ms, msg_id LIMIT ?"
         )
-        return [_report(row) for row in self._query(sql, (*params, limit))]
+        return [_report(row) for row in self._query(sql, (*params, max(0, limit)))]
 
     def rejected(
         self, limit: int = 100, reason: str | None = None, since: datetime | None = None
@@ -512,13 +705,3 @@ def _rowid(position: str) -> int:
     if not (position.isascii() and position.isdigit() and len(position) <= 19) or position != str(int(position)):
         raise InvalidPosition(f"not a position of this store: {position[:40]!r}")
     return int(position)
-
-
-def _newest_per_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One candidate per order (newest timestamp, then largest msg_id): fewer upserts per batch."""
-    newest: dict[str, tuple[Any, ...]] = {}
-    for row in rows:
-        current = newest.get(row[1])
-        if current is None or (row[4], row[0]) > (current[4], current[0]):
-            newest[row[1]] = row
-    return list(newest.values())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
 import sys
+from itertools import takewhile
 
 from tests.helpers import REPO
 
@@ -21,10 +23,12 @@ def deliverer_help(*command: str) -> str:
 
 
 def assert_cli_accepts(command: list[str], environment: dict[str, str]) -> None:
-    """``deliverer COMMAND`` exists, knows every ``--flag`` given and reads every ``DELIVERER_*`` set."""
-    subcommand, *arguments = command
-    help_text = deliverer_help(subcommand) + deliverer_help()
+    """``deliverer COMMAND [ACTION]`` exists, knows every ``--flag`` given and reads every ``DELIVERER_*`` set."""
+    words = len(list(takewhile(lambda word: re.fullmatch(r"[a-z][a-z-]*", word), command)))
+    subcommand, arguments = command[:words], command[words:]
+    named = " ".join(subcommand)
+    help_text = deliverer_help(*subcommand) + deliverer_help()
     for flag in (a for a in arguments if a.startswith("--")):
-        assert flag in help_text, f"`deliverer {subcommand}` has no {flag}"
+        assert flag in help_text, f"`deliverer {named}` has no {flag}"
     for name in (n for n in environment if n.startswith("DELIVERER_")):
-        assert f"${name}" in help_text, f"`deliverer {subcommand}` does not read {name}"
+        assert f"${name}" in help_text, f"`deliverer {named}` does not read {name}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import queue
+import ssl
 import threading
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -19,10 +21,13 @@ ANSWER_TIMEOUT_S = 10
 class MqttSession:
     """Connect with ``open()``; every call waits for the broker's answer, never longer than 10 s."""
 
-    def __init__(self, url: str, client_id: str = "", session_expiry: int = 0) -> None:
-        """``session_expiry`` > 0: a persistent MQTT 5 session that resumes under ``client_id``."""
+    def __init__(self, url: str, client_id: str = "", session_expiry: int = 0, ca_file: Path | None = None) -> None:
+        """``session_expiry`` > 0: a persistent MQTT 5 session that resumes under ``client_id``;
+        ``ca_file``: TLS to an ``mqtt://`` URL's port, trusting that CA (a device of the Compose stack)."""
         self.endpoint = parse_mqtt_url(url)
         self.client = new_client(self.endpoint, client_id)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file), cert_reqs=ssl.CERT_REQUIRED)
         self.session_expiry = session_expiry
         self.connack: ReasonCode | None = None
         self.session_present = False

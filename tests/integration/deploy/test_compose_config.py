@@ -16,6 +16,7 @@ import pytest
 
 from deliverer.local_broker import mosquitto_binary
 from deliverer.mqtt import parse_mqtt_url
+from deliverer_cli.broker_auth.accounts import COURIERS_SETTING, FIXED_CLIENT_IDS, SERVICE_PASSWORD_SETTINGS
 from tests.helpers import REPO
 from tests.integration.deploy.cli_help import assert_cli_accepts
 from tests.integration.deploy.compose_project import (
@@ -35,7 +36,9 @@ from tests.integration.deploy.compose_project import (
 APP_SERVICES = {
     "api": "app_api", "live": "app_api", "subscriber": "subscriber", "publisher": "publisher", "exporter": "spark_jobs",
 }
-ONE_SHOT = {"mqtt-auth", "mongodb-users", "lake-bucket"}
+# The one-shots run `deliverer broker-accounts`, `broker-certs` and `store migrate` from the subscriber's image.
+BUILT_SERVICES = {**APP_SERVICES, "mqtt-auth": "subscriber", "mqtt-certs": "subscriber", "store-migrate": "subscriber"}
+ONE_SHOT = {"mqtt-auth", "mqtt-certs", "mongodb-users", "store-migrate", "lake-bucket"}
 LONG_RUNNING = {"mqtt", "mongodb", "minio", "api", "subscriber", "exporter"}
 MQTT_ACCOUNTS = {"api": "svc~api", "subscriber": "svc~subscriber", "publisher": "svc~publisher"}
 URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
@@ -62,7 +65,10 @@ def unescaped(text: str) -> str:
 
 
 def test_the_stack_has_every_service(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"mqtt-auth", "mqtt", "mongodb", "mongodb-users", "minio", "lake-bucket", *APP_SERVICES}
+    assert set(services) == {
+        "mqtt-auth", "mqtt-certs", "mqtt", "mongodb", "mongodb-users", "store-migrate", "minio", "lake-bucket",
+        *APP_SERVICES,
+    }
 
 
 def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path) -> None:
@@ -98,13 +104,13 @@ def test_example_secrets_fit_in_urls_and_minio_accepts_them(env_example: dict[st
 
 def test_images_are_built_from_the_dockerfile_in_each_service_folder(services: dict[str, dict[str, Any]]) -> None:
     built = {name: s["build"] for name, s in services.items() if "build" in s}
-    assert set(built) == set(APP_SERVICES)
+    assert set(built) == set(BUILT_SERVICES)
     for name, build in built.items():
         context = REPO / build["context"]
         assert context.resolve() == REPO.resolve(), f"{name}: the build context must be the repository root"
         dockerfile = context / build["dockerfile"]
         assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
-        assert dockerfile.resolve() == (REPO / APP_SERVICES[name] / "Dockerfile").resolve()
+        assert dockerfile.resolve() == (REPO / BUILT_SERVICES[name] / "Dockerfile").resolve()
 
 
 def test_every_mounted_file_exists_and_every_named_volume_is_declared(compose: dict[str, Any]) -> None:
@@ -119,7 +125,7 @@ def test_every_mounted_file_exists_and_every_named_volume_is_declared(compose: d
                 bound.add(source.relative_to(REPO.resolve()).as_posix())
             else:
                 assert mount.source in declared, f"{name}: volume {mount.source} is not declared"
-    assert bound == {"mqtt", "mqtt/run-broker.sh", "mqtt/mosquitto-docker.conf", "mqtt/conf.d", "mongodb", "minio"}
+    assert bound == {"mqtt/run-broker.sh", "mqtt/mosquitto-docker.conf", "mqtt/conf.d", "mongodb", "minio"}
 
 
 def test_no_host_network_and_no_fixed_container_names(services: dict[str, dict[str, Any]]) -> None:
@@ -130,16 +136,17 @@ def test_no_host_network_and_no_fixed_container_names(services: dict[str, dict[s
 
 
 def test_services_wait_for_their_dependencies_to_be_healthy_or_done(services: dict[str, dict[str, Any]]) -> None:
+    # Every service that opens the store waits for its migration (they refuse a store not migrated).
+    migrated = {"mongodb-users": "service_completed_successfully", "store-migrate": "service_completed_successfully"}
     expected = {
-        "mqtt": {"mqtt-auth": "service_completed_successfully"},
+        "mqtt": {"mqtt-auth": "service_completed_successfully", "mqtt-certs": "service_completed_successfully"},
         "mongodb-users": {"mongodb": "service_healthy"},
         "lake-bucket": {"minio": "service_healthy"},
-        "api": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
-        "live": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
-        "subscriber": {"mongodb-users": "service_completed_successfully", "mqtt": "service_healthy"},
-        "exporter": {
-            "mongodb-users": "service_completed_successfully", "lake-bucket": "service_completed_successfully"
-        },
+        "store-migrate": {"mongodb-users": "service_completed_successfully"},
+        "api": {**migrated, "mqtt": "service_healthy"},
+        "live": {**migrated, "mqtt": "service_healthy"},
+        "subscriber": {**migrated, "mqtt": "service_healthy"},
+        "exporter": {**migrated, "lake-bucket": "service_completed_successfully"},
         "publisher": {"mqtt": "service_healthy"},
     }
     for name, service in services.items():
@@ -170,11 +177,10 @@ EXACT_TAG = re.compile(r"\d+\.\d+\.\d+|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d
 
 def test_every_image_is_pinned_to_an_exact_release(services: dict[str, dict[str, Any]]) -> None:
     images = {name: s["image"] for name, s in services.items() if "image" in s}
-    assert set(images) == {"mqtt-auth", "mqtt", "mongodb", "mongodb-users", "minio", "lake-bucket"}
+    assert set(images) == {"mqtt", "mongodb", "mongodb-users", "minio", "lake-bucket"}
     for name, image in images.items():
         _repository, _, tag = image.rpartition(":")
         assert EXACT_TAG.fullmatch(tag), f"{name}: {image} floats; pin an exact release"
-    assert images["mqtt-auth"] == images["mqtt"], "mosquitto_passwd of the same release as the broker"
     assert images["mongodb-users"] == images["mongodb"]
     assert images["lake-bucket"] == images["minio"]
     assert images["mongodb"].startswith("mongo:8.0.")
@@ -245,7 +251,7 @@ def test_services_log_in_with_their_own_accounts(
         endpoint = parse_mqtt_url(environment(services[name])["DELIVERER_MQTT_URL"])
         assert (endpoint.host, endpoint.port, endpoint.username) == ("mqtt", 1883, username)
         assert endpoint.password == env_example[f"MQTT_{name.upper()}_PASSWORD"]
-    for name in ("api", "subscriber", "exporter"):
+    for name in ("api", "subscriber", "exporter", "store-migrate"):
         store = urlsplit(environment(services[name])["DELIVERER_STORE_URL"])
         assert (store.scheme, store.hostname, store.port, store.path) == (
             "mongodb", "mongodb", 27017, "/" + env_example["MONGO_APP_DATABASE"]
@@ -259,27 +265,38 @@ def test_services_log_in_with_their_own_accounts(
 
 
 def test_the_container_broker_config_matches_its_mounts(services: dict[str, dict[str, Any]]) -> None:
-    mqtt, auth = services["mqtt"], services["mqtt-auth"]
+    mqtt, auth, certs = services["mqtt"], services["mqtt-auth"], services["mqtt-certs"]
     config_mount = mount_at(mqtt, "/mosquitto/config/mosquitto.conf")
     assert Path(config_mount.source).resolve() == (REPO / "mqtt/mosquitto-docker.conf").resolve()
-    settings = dict(
-        line.split(" ", 1) for line in (REPO / "mqtt/mosquitto-docker.conf").read_text().splitlines()
+    lines = [
+        line.partition(" ")[::2] for line in (REPO / "mqtt/mosquitto-docker.conf").read_text().splitlines()
         if line and not line.startswith("#") and not line.startswith("log_type")
-    )
+    ]
+    settings = dict(lines)
     assert settings["allow_anonymous"] == "false"
-    assert settings["listener"] == "1883"
-    assert [p.container_port for p in published_ports(mqtt)] == ["1883"]
+    assert [value for key, value in lines if key == "listener"] == ["1883", "8883"]
+    assert [p.container_port for p in published_ports(mqtt)] == ["8883"], "plain MQTT stays on the Compose network"
     assert "-p 1883 " in mqtt["healthcheck"]["test"][1]
-    auth_dir = mount_at(mqtt, str(Path(settings["password_file"]).parent))
-    assert auth_dir.read_only and str(Path(settings["acl_file"]).parent) == auth_dir.target
+    accounts_file = Path(settings["plugin_opt_config_file"])
+    auth_dir = mount_at(mqtt, str(accounts_file.parent))
+    assert not auth_dir.read_only, "the dynamic security plugin saves its changes"
     assert mount_at(auth, auth_dir.target).source == auth_dir.source, "mqtt-auth writes another volume"
-    assert auth["entrypoint"][-1] == auth_dir.target
+    assert auth["command"][:2] == ["broker-accounts", auth_dir.target]
+    assert auth["command"][auth["command"].index("--broker") + 1] == "mqtt://mqtt:1883"
+    cert_dir = mount_at(mqtt, str(Path(settings["certfile"]).parent))
+    assert str(Path(settings["keyfile"]).parent) == cert_dir.target and cert_dir.read_only
+    assert mount_at(certs, cert_dir.target).source == cert_dir.source
+    assert certs["command"][:2] == ["broker-certs", cert_dir.target]
+    # Both one-shots hand the files to the broker image's user.
+    for one_shot in (auth, certs):
+        assert one_shot["command"][one_shot["command"].index("--owner") + 1] == "1883:1883"
+        assert str(one_shot["user"]).partition(":")[0] == "0"
     conf_d = mount_at(mqtt, settings["include_dir"])
     assert Path(conf_d.source).resolve() == (REPO / "mqtt/conf.d").resolve()
     assert not mount_at(mqtt, settings["persistence_location"]).is_bind
 
 
-@pytest.mark.parametrize("service", ["mqtt-auth", "lake-bucket"])
+@pytest.mark.parametrize("service", ["lake-bucket"])
 def test_one_shot_scripts_are_mounted_and_get_every_variable_they_read(
     services: dict[str, dict[str, Any]], service: str
 ) -> None:
@@ -293,7 +310,16 @@ def test_one_shot_scripts_are_mounted_and_get_every_variable_they_read(
     assert read and read <= set(environment(spec)), f"{script.name} reads {sorted(read - set(environment(spec)))}"
 
 
-@pytest.mark.parametrize("service", sorted(APP_SERVICES))
+def test_mqtt_auth_gets_every_account_setting(services: dict[str, dict[str, Any]]) -> None:
+    assert {*SERVICE_PASSWORD_SETTINGS.values(), COURIERS_SETTING} <= set(environment(services["mqtt-auth"]))
+
+
+def test_accounts_bound_to_one_client_id_connect_with_it(services: dict[str, dict[str, Any]]) -> None:
+    assert environment(services["publisher"])["DELIVERER_PUBLISH_CLIENT_ID"] == "svc~publisher"
+    assert {"svc~publisher", "svc~healthcheck", "svc~accounts"} == FIXED_CLIENT_IDS
+
+
+@pytest.mark.parametrize("service", sorted(BUILT_SERVICES))
 def test_the_cli_knows_every_command_flag_and_variable_the_service_uses(
     services: dict[str, dict[str, Any]], service: str
 ) -> None:

@@ -67,7 +67,7 @@ def test_every_script_config_and_init_file_is_checked_out_with_lf(checked_files:
     found = attributes(checked_files)
     wrong = {name: found.get(name) for name in checked_files if found.get(name) != {"text": "set", "eol": "lf"}}
     assert wrong == {}, "add these to .gitattributes as `text eol=lf`"
-    for required in (".ci/run", "start.sh", "mqtt/prepare-auth.sh", "mqtt/acl", "docker-compose.yml"):
+    for required in (".ci/run", "start.sh", "mqtt/run-broker.sh", "mqtt/mosquitto-docker.conf", "docker-compose.yml"):
         assert required in checked_files
 
 

@@ -1,25 +1,19 @@
-"""The container broker's config, ACL and a password file made by mqtt/prepare-auth.sh, loaded by a real
-mosquitto: who may connect, write and read.
+"""The container broker's config and the accounts ``deliverer broker-accounts`` writes for it, loaded by a
+real mosquitto (tests/integration/deploy/container_broker.py): who may connect, under which client id,
+and what each may publish and subscribe to.
 
-Only what ties the config to the container changes for the test: the listener becomes a free port on
-127.0.0.1 and the auth, persistence and conf.d paths point into a temporary directory and the
-repository. The credentials are those of .env.example.
-
-Observed with Mosquitto 2.0: a courier publishing on another courier's topic gets, over MQTT 5, a
-PUBACK with reason "Not authorized" (135); over MQTT 3.1.1, which has no reason codes, a plain PUBACK.
-Either way the broker drops the message.
+Observed with Mosquitto 2.0.11 and its dynamic security plugin: a courier publishing on another
+courier's topic gets, over MQTT 5, a PUBACK with reason "Not authorized" (135); over MQTT 3.1.1, which
+has no reason codes, a plain PUBACK. Either way the broker drops the message. A SUBSCRIBE the account
+may not make gets a SUBACK failure ("Not authorized"), and a CONNECT under a client id the account is
+not bound to gets a CONNACK "Not authorized".
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
+import json
 import stat
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,125 +22,24 @@ import pytest
 from app_api.app import create_app
 from app_api.resources import close_resources
 from deliverer.contract import ID_PATTERN, DeliveryState, LocationReport, parse_report
-from deliverer.local_broker import BrokerError, Mosquitto, free_port, wait_for_port
+from deliverer.local_broker import free_port
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import WindowedPublisher
 from deliverer.settings import SUBSCRIBE_TOPIC
 from deliverer.store import open_store
-from tests.helpers import REPO, ServiceProcess, wait_until
-from tests.integration.deploy.compose_project import ENV_EXAMPLE, environment, load_compose, read_env_file
+from tests.helpers import ServiceProcess, wait_until
+from tests.integration.deploy.compose_project import environment, load_compose
+from tests.integration.deploy.container_broker import (
+    SERVICE_PASSWORDS,
+    UNBOUND_ACCOUNTS,
+    ContainerBroker,
+    broker_accounts,
+    deployable_settings,
+)
 from tests.integration.deploy.mqtt_session import MqttSession
 
-PREPARE_AUTH = REPO / "mqtt" / "prepare-auth.sh"
-ACL = REPO / "mqtt" / "acl"
 NOT_AUTHORIZED = 135
-SERVICE_PASSWORDS = {
-    "svc~subscriber": "MQTT_SUBSCRIBER_PASSWORD",
-    "svc~api": "MQTT_API_PASSWORD",
-    "svc~publisher": "MQTT_PUBLISHER_PASSWORD",
-    "svc~healthcheck": "MQTT_HEALTHCHECK_PASSWORD",
-}
-
-
-@dataclass(frozen=True)
-class ContainerBroker:
-    port: int
-    auth_dir: Path
-    passwords: dict[str, str]
-
-    def url(self, username: str | None, password: str | None = None, protocol: str = "5") -> str:
-        if username is not None:
-            password = self.passwords[username] if password is None else password
-        credentials = f"{username}:{password}@" if username is not None else ""
-        query = "?protocol=3.1.1" if protocol == "3.1.1" else ""
-        return f"mqtt://{credentials}127.0.0.1:{self.port}{query}"
-
-
-def account_passwords(settings: dict[str, str]) -> dict[str, str]:
-    """Every MQTT username of the stack and its password, as .env sets them."""
-    passwords = {user: settings[variable] for user, variable in SERVICE_PASSWORDS.items()}
-    for pair in settings["MQTT_COURIERS"].split(","):
-        courier, _, password = pair.partition(":")
-        passwords[courier] = password
-    return passwords
-
-
-def prepare_auth(auth_dir: Path, settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], **{k: v for k, v in settings.items() if k.startswith("MQTT_")}}
-    return subprocess.run(["sh", str(PREPARE_AUTH), str(auth_dir)], env=env, capture_output=True, text=True, timeout=60)
-
-
-def render_container_config(port: int, auth_dir: Path, data_dir: Path) -> str:
-    """mosquitto-docker.conf with its container paths and listener moved to the test's."""
-    text = (REPO / "mqtt" / "mosquitto-docker.conf").read_text()
-    for key, value in {
-        "listener": f"{port} 127.0.0.1",
-        "password_file": f"{auth_dir}/passwd",
-        "acl_file": f"{auth_dir}/acl",
-        "persistence_location": f"{data_dir}/",
-        "include_dir": str(REPO / "mqtt" / "conf.d"),
-    }.items():
-        text, count = re.subn(rf"(?m)^{key} .*$", f"{key} {value}", text)
-        assert count == 1, f"mosquitto-docker.conf should set {key} once"
-    return text
-
-
-@pytest.fixture(scope="module")
-def container_broker() -> Iterator[ContainerBroker]:
-    # Not under pytest's base temp dir: that is private to its owner, and mosquitto started as root
-    # continues as the "mosquitto" user, which must reach the password file as in the container.
-    root = Path(tempfile.mkdtemp(prefix="deliverer-container-broker-"))
-    root.chmod(0o755)
-    settings = read_env_file(ENV_EXAMPLE)
-    done = prepare_auth(root / "auth", settings)
-    assert done.returncode == 0, done.stderr
-    data_dir = root / "data"
-    data_dir.mkdir()
-    data_dir.chmod(0o777)
-    port = free_port()
-    config = root / "mosquitto.conf"
-    config.write_text(render_container_config(port, root / "auth", data_dir))
-    log_path = root / "mosquitto.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([Mosquitto(root).binary, "-c", str(config)], stdout=log, stderr=log)
-    try:
-        try:
-            wait_for_port(port, 10, process)
-        except BrokerError as exc:
-            raise AssertionError(f"{exc}:\n{log_path.read_text()}") from None
-        yield ContainerBroker(port, root / "auth", account_passwords(settings))
-    finally:
-        process.terminate()
-        process.wait(10)
-        log_text = log_path.read_text()
-        shutil.rmtree(root)
-    assert "Error" not in log_text, log_text
-
-
-@pytest.fixture
-def attempt(container_broker: ContainerBroker) -> Iterator[Callable[..., MqttSession]]:
-    """Open an MQTT session as someone; whether the broker let us in is in ``session.connack``."""
-    opened: list[MqttSession] = []
-
-    def open_session(username: str | None, password: str | None = None, protocol: str = "5") -> MqttSession:
-        session = MqttSession(container_broker.url(username, password, protocol))
-        opened.append(session)
-        session.open()
-        return session
-
-    yield open_session
-    for session in opened:
-        session.close()
-
-
-@pytest.fixture
-def login(attempt: Callable[..., MqttSession]) -> Callable[..., MqttSession]:
-    def logged_in(username: str, protocol: str = "5") -> MqttSession:
-        session = attempt(username, protocol=protocol)
-        assert session.connack is not None and not session.connack.is_failure, f"{username}: {session.connack}"
-        return session
-
-    return logged_in
+ADMIN = "svc~accounts"
 
 
 def report(deliverer_id: str, order_id: str) -> LocationReport:
@@ -161,19 +54,30 @@ def report(deliverer_id: str, order_id: str) -> LocationReport:
     )
 
 
-def test_prepare_auth_writes_every_account_for_the_broker_only(container_broker: ContainerBroker) -> None:
-    passwd, acl = container_broker.auth_dir / "passwd", container_broker.auth_dir / "acl"
-    usernames = {line.partition(":")[0] for line in passwd.read_text().splitlines()}
-    acl_users = set(re.findall(r"(?m)^user (\S+)$", ACL.read_text()))
-    assert usernames == set(container_broker.passwords) == acl_users | {"d1", "d2"}
-    assert acl_users == set(SERVICE_PASSWORDS)
-    for user in acl_users:
-        assert ID_PATTERN.fullmatch(user) is None, f"{user} could pass for a courier on its pattern topic"
-    for secret in passwd.read_text().splitlines():
-        assert secret.partition(":")[2].startswith("$7$"), "passwords must be stored hashed (PBKDF2)"
-    assert acl.read_text() == ACL.read_text()
-    for path in (passwd, acl):
+def test_broker_accounts_writes_every_account_hashed_for_the_broker_only(container_broker: ContainerBroker) -> None:
+    config_path = container_broker.auth_dir / "dynamic-security.json"
+    config = json.loads(config_path.read_text())
+    clients = {client["username"]: client for client in config["clients"]}
+    assert set(clients) == set(container_broker.passwords) | {ADMIN}
+    assert set(SERVICE_PASSWORDS) | {ADMIN} == {name for name in clients if ID_PATTERN.fullmatch(name) is None}
+    for name, client in clients.items():
+        assert client.get("clientid") == (None if name in UNBOUND_ACCOUNTS else name), name
+        assert len(client["salt"]) == 16 and client["iterations"] >= 101, "PBKDF2 with a 12-byte salt"
+    for password in container_broker.passwords.values():
+        assert password not in config_path.read_text()
+    assert config["defaultACLAccess"] == {
+        "publishClientSend": False, "publishClientReceive": False, "subscribe": False, "unsubscribe": True,
+    }
+    for path in container_broker.auth_dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_an_unchanged_env_rewrites_the_same_accounts(tmp_path: Path) -> None:
+    settings = deployable_settings()
+    assert broker_accounts(tmp_path / "auth", settings).returncode == 0
+    first = (tmp_path / "auth" / "dynamic-security.json").read_text()
+    assert broker_accounts(tmp_path / "auth", settings).returncode == 0
+    assert (tmp_path / "auth" / "dynamic-security.json").read_text() == first, "salts and hashes kept"
 
 
 @pytest.mark.parametrize(
@@ -183,14 +87,19 @@ def test_prepare_auth_writes_every_account_for_the_broker_only(container_broker:
         ({"MQTT_SUBSCRIBER_PASSWORD": "p@ss/word"}, "MQTT_SUBSCRIBER_PASSWORD may only contain"),
         ({"MQTT_COURIERS": "d1:secret,d2"}, "courier 'd2' has no password"),
         ({"MQTT_COURIERS": "d1/x:secret"}, "courier id 'd1/x' must be"),
+        ({"MQTT_COURIERS": "d1:secret,d1:other"}, "courier 'd1' is listed twice"),
+        ({"MQTT_PUBLISHER_PASSWORD": "change-me-mqtt-publisher"}, "placeholder from .env.example: MQTT_PUBLISHER_PAS"),
+        ({"MQTT_COURIERS": "d1:secret,d2:change-me-courier-d2"}, "placeholder from .env.example: MQTT_COURIERS (cour"),
     ],
 )
-def test_prepare_auth_refuses_unusable_credentials_and_writes_nothing(
+def test_broker_accounts_refuses_unusable_or_placeholder_secrets_and_writes_nothing(
     tmp_path: Path, change: dict[str, str], message: str
 ) -> None:
-    done = prepare_auth(tmp_path / "auth", {**read_env_file(ENV_EXAMPLE), **change})
+    done = broker_accounts(tmp_path / "auth", {**deployable_settings(), **change})
     assert done.returncode != 0 and message in done.stderr, done.stderr
-    assert list((tmp_path / "auth").iterdir()) == []
+    assert not (tmp_path / "auth").exists()
+    if "placeholder" in message:
+        assert "openssl rand -hex 16" in done.stderr
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
@@ -241,24 +150,54 @@ def test_the_subscriber_account_cannot_publish_reports(login: Callable[..., Mqtt
     assert login("svc~subscriber").publish(forged.topic, forged.to_json()).value == NOT_AUTHORIZED
 
 
-def assert_nothing_delivered(session: MqttSession) -> None:
+def assert_no_report_delivered(session: MqttSession) -> None:
     """The broker answers a publish after sending what it routed to the session earlier, so once
-    the PUBACK of a (refused) publish is back, anything routed to the session has arrived."""
+    the PUBACK of a (refused) publish is back, any report routed to the session has arrived."""
     session.publish("deploy-test/barrier", b"")
-    assert session.messages.empty(), session.messages.get()
+    received = []
+    while not session.messages.empty():
+        received.append(session.messages.get().topic)
+    assert [topic for topic in received if topic.startswith("deliverers/")] == []
 
 
 def test_a_courier_cannot_read_the_reports(login: Callable[..., MqttSession]) -> None:
     courier = login("d1")
-    # Mosquitto 2.0 grants the subscription and checks the read right on every delivery.
-    courier.subscribe("deliverers/+/location")
-    courier.subscribe(SUBSCRIBE_TOPIC)
+    for topic_filter in ("deliverers/+/location", SUBSCRIBE_TOPIC, "deliverers/d2/location", "#"):
+        assert courier.subscribe(topic_filter).getName() == "Not authorized", topic_filter
     other, own = report("d2", "acl-read-other"), report("d1", "acl-read-own")
 
     assert not login("d2").publish(other.topic, other.to_json()).is_failure
     assert not courier.publish(own.topic, own.to_json()).is_failure
 
-    assert_nothing_delivered(courier)
+    assert_no_report_delivered(courier)
+
+
+@pytest.mark.parametrize("account", ["d1", "svc~api", "svc~publisher", "svc~healthcheck", ADMIN])
+def test_only_the_subscriber_account_may_join_the_ingest_group(
+    container_broker: ContainerBroker, attempt: Callable[..., MqttSession], account: str
+) -> None:
+    password = (container_broker.auth_dir / "accounts-admin.password").read_text().strip() if account == ADMIN else None
+    intruder = attempt(account, password)
+    assert intruder.connack is not None and not intruder.connack.is_failure
+    for topic_filter in (SUBSCRIBE_TOPIC, "deliverers/+/location"):
+        assert intruder.subscribe(topic_filter).getName() == "Not authorized", topic_filter
+
+
+def test_the_subscriber_account_subscribes_to_what_it_reads_and_nothing_else(login: Callable[..., MqttSession]) -> None:
+    subscriber = login("svc~subscriber")
+    for granted in (SUBSCRIBE_TOPIC, "deliverers/+/location", "$SYS/broker/clients/disconnected"):
+        assert subscriber.subscribe(granted).getName() == "Granted QoS 1", granted
+    for refused in ("$share/other/deliverers/+/location", "#", "$CONTROL/dynamic-security/v1/response"):
+        assert subscriber.subscribe(refused).getName() == "Not authorized", refused
+
+
+@pytest.mark.parametrize("client_id", ["d2", "", "svc~subscriber~x", "deploy-test-subscriber"])
+def test_a_courier_connects_only_under_its_own_client_id(
+    attempt: Callable[..., MqttSession], client_id: str
+) -> None:
+    session = attempt("d1", client_id=client_id)
+    assert session.connack is not None and session.connack.getName() == "Not authorized"
+    assert not attempt("d1", client_id="d1").connack.is_failure  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("account", ["svc~api", "svc~publisher"])
@@ -277,18 +216,18 @@ def test_the_healthcheck_account_reads_the_broker_uptime_and_nothing_else(login:
     healthcheck = login("svc~healthcheck")
     assert not healthcheck.subscribe("$SYS/broker/uptime").is_failure
     assert healthcheck.next_message().topic == "$SYS/broker/uptime"
-    healthcheck.subscribe("deliverers/+/location")
+    assert healthcheck.subscribe("deliverers/+/location").is_failure
     courier_report = report("d1", "acl-healthcheck")
     assert not login("d1").publish(courier_report.topic, courier_report.to_json()).is_failure
-    assert_nothing_delivered(healthcheck)
+    assert_no_report_delivered(healthcheck)
     mqtt_service = load_compose()["services"]["mqtt"]
     probe = mqtt_service["healthcheck"]["test"][1].replace("$$", "$")
-    assert "-u 'svc~healthcheck'" in probe and "-t '$SYS/broker/uptime'" in probe
+    assert "-u 'svc~healthcheck'" in probe and "-i 'svc~healthcheck'" in probe and "-t '$SYS/broker/uptime'" in probe
     assert "MQTT_HEALTHCHECK_PASSWORD" in environment(mqtt_service)
 
 
 def test_a_refused_publish_is_a_refusal_not_an_acknowledgement(container_broker: ContainerBroker) -> None:
-    publisher = WindowedPublisher(parse_mqtt_url(container_broker.url("d1")), window=10).connect()
+    publisher = WindowedPublisher(parse_mqtt_url(container_broker.url("d1")), "d1", window=10).connect()
     try:
         spoofed = publisher.publish(report("d2", "refused-spoofed").topic, b"{}")
         own = publisher.publish(report("d1", "refused-own").topic, b"{}")
@@ -303,16 +242,14 @@ def test_a_refused_publish_is_a_refusal_not_an_acknowledgement(container_broker:
 def test_the_api_answers_503_for_a_report_the_broker_refuses(
     container_broker: ContainerBroker, sqlite_url: str
 ) -> None:
-    # An API whose MQTT account may write only courier d1's topic, as a wrong ACL would leave it.
-    app = create_app({"STORE_URL": sqlite_url, "MQTT_URL": container_broker.url("d1")})
+    # An API logged in with an account that may not publish reports, as a wrong setting would leave it.
+    app = create_app({"STORE_URL": sqlite_url, "MQTT_URL": container_broker.url("svc~subscriber")})
     client = app.test_client()
     try:
         refused = client.post("/v1/locations", json=report("d2", "api-refused").to_json_dict())
         assert refused.status_code == 503, refused.get_data(as_text=True)
         assert refused.get_json()["error"] == "broker_unavailable"
         assert "refused report api-refused-d2" in refused.get_json()["message"]
-        accepted = client.post("/v1/locations", json=report("d1", "api-accepted").to_json_dict())
-        assert accepted.status_code == 202, accepted.get_data(as_text=True)
     finally:
         close_resources(app)
 
@@ -351,3 +288,23 @@ def test_the_subscriber_service_stores_a_couriers_report_and_never_a_spoofed_one
     )
     assert "does not let us read" not in process.log()
     assert process.terminate() == 0, process.log()
+
+
+def test_a_couriers_will_on_another_couriers_topic_is_never_delivered(
+    container_broker: ContainerBroker, login: Callable[..., MqttSession]
+) -> None:
+    subscriber = login("svc~subscriber")
+    subscriber.subscribe(SUBSCRIBE_TOPIC)
+    forged = report("d2", "acl-will-forged")
+    courier = MqttSession(container_broker.url("d1"), client_id="d1")
+    courier.client.will_set(forged.topic, forged.to_json(), qos=1)
+    assert not courier.open().is_failure
+    # An abrupt end, as a lost device: the broker publishes the will, if the ACL lets it.
+    sock = courier.client.socket()
+    assert sock is not None
+    sock.close()
+    courier.client.loop_stop()
+    own = report("d2", "acl-after-will")
+    assert not login("d2").publish(own.topic, own.to_json()).is_failure
+    assert subscriber.next_message().payload == own.to_json()
+    assert_no_report_delivered(subscriber)

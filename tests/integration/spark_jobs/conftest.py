@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import pytest
@@ -20,11 +19,12 @@ import pytest
 from deliverer.contract import LocationReport
 from deliverer.local_broker import free_port
 from deliverer.store import open_store
+from deliverer_cli.store import migrate_store
 from tests.helpers import make_reports
+from tests.mongo_server import MONGO_ENV, application_database
 
 BASE_REPORTS = 200_000
 BASE_DAYS = 3
-MONGO_ENV = "DELIVERER_TEST_MONGO_URL"
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -107,14 +107,10 @@ def both_lake_urls(s3_endpoint: str, tmp_path: Path) -> list[str]:
 
 @pytest.fixture
 def mongo_store_url() -> Iterator[str]:
+    """A migrated database on $DELIVERER_TEST_MONGO_URL's server, as the application account sees it."""
     url = os.environ.get(MONGO_ENV)
     if not url:
         pytest.skip(f"MongoDB export not tested: {MONGO_ENV} is unset (no MongoDB server here)")
-    from pymongo import MongoClient
-
-    database = f"deliverer_export_{uuid.uuid4().hex[:10]}"
-    parts = urlsplit(url)
-    yield urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
-    client: MongoClient[dict[str, object]]
-    with MongoClient(url) as client:
-        client.drop_database(database)
+    with application_database(url, "deliverer_export") as store_url:
+        migrate_store(store_url)
+        yield store_url

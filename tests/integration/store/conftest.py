@@ -1,60 +1,43 @@
-"""The ``store`` fixture: every contract test runs on SQLite and, where a server is reachable, MongoDB."""
+"""The ``store`` fixture: every contract test runs on SQLite and, where a server answers, MongoDB.
+
+MongoDB comes from :mod:`tests.mongo_server` (``$DELIVERER_TEST_MONGO_URL``, else a replica set of
+one in a container of the image Compose pins, else skipped with the reason). Each test gets a fresh
+database and an application account, as the Compose services do, and the database is migrated by
+``deliverer store migrate``'s own code, with that account, before the store opens.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from deliverer.store import Store, open_store
-
-MONGO_ENV = "DELIVERER_TEST_MONGO_URL"
-
-
-def docker_engine_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+from deliverer_cli.store import migrate_store
+from tests.mongo_server import application_database, mongo_server, unavailable_reason
 
 
 @pytest.fixture(scope="session")
 def mongo_server_url() -> Iterator[str]:
-    """A reachable MongoDB: $DELIVERER_TEST_MONGO_URL, else a testcontainer, else skip with the reason."""
-    url = os.environ.get(MONGO_ENV)
-    if url:
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"MongoDB backend not tested: {reason}")
+    with mongo_server() as url:
         yield url
-        return
-    if not docker_engine_answers():
-        pytest.skip(f"MongoDB backend not tested: {MONGO_ENV} is unset and no Docker engine answers")
-    from testcontainers.mongodb import MongoDbContainer
-
-    with MongoDbContainer("mongo:7") as container:
-        yield container.get_connection_url()
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
 
 
 @pytest.fixture
-def mongo_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    server = request.getfixturevalue("mongo_server_url")
-    database = f"deliverer_test_{uuid.uuid4().hex[:12]}"
-    yield with_database(server, database)
-    from pymongo import MongoClient
+def fresh_mongo_url(mongo_server_url: str) -> Iterator[str]:
+    """A database nothing has touched yet, and the application account's URL for it."""
+    with application_database(mongo_server_url, "deliverer_test") as url:
+        yield url
 
-    with MongoClient(server) as client:
-        client.drop_database(database)
+
+@pytest.fixture
+def mongo_url(fresh_mongo_url: str) -> str:
+    migrate_store(fresh_mongo_url)
+    return fresh_mongo_url
 
 
 @pytest.fixture(params=["sqlite", "mongodb"])

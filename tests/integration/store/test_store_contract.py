@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from deliverer.contract import LocationReport
-from deliverer.store import HistoryCursor, RejectedReport, Store
+from deliverer.store import HistoryCursor, RejectedReport, Store, open_store
 from deliverer.store.base import EXPORT_COLUMNS, REJECTED_PAYLOAD_KEEP_BYTES
 from tests.helpers import make_reports, wait_until
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
-def report(order: str, msg: str, at: datetime, lat: float = 45.0) -> LocationReport:
+def report(order: str, msg: str, at: datetime, lat: float = 45.0, courier: str = "d1") -> LocationReport:
     return LocationReport(
-        msg_id=msg, order_id=order, deliverer_id="d1", delivery_state="on_the_way",
+        msg_id=msg, order_id=order, deliverer_id=courier, delivery_state="on_the_way",
         timestamp=at, latitude=lat, longitude=9.0,
     )
 
@@ -49,7 +51,7 @@ def test_last_location_never_moves_backwards(store: Store) -> None:
 
 def test_last_location_is_the_same_whatever_the_arrival_order(store: Store) -> None:
     reports = make_reports(200, orders=5, start=T0)
-    tie = report("o-0", "zz-tie", reports[-5].timestamp)
+    tie = report("o-0", "zz-tie", reports[-5].timestamp, courier="d0")
     shuffled = [*reports, tie]
     random.Random(3).shuffle(shuffled)
     for chunk in range(0, len(shuffled), 17):
@@ -60,6 +62,40 @@ def test_last_location_is_the_same_whatever_the_arrival_order(store: Store) -> N
             (r for r in [*reports, tie] if r.order_id == f"o-{order}"), key=lambda r: (r.timestamp, r.msg_id)
         )
         assert last is not None and last.msg_id == expected.msg_id
+
+
+def test_a_newer_report_without_the_optional_fields_clears_them(store: Store) -> None:
+    full = LocationReport(
+        msg_id="m1", order_id="o1", deliverer_id="d1", delivery_state="on_the_way", timestamp=T0,
+        latitude=45.0, longitude=9.0, speed_kmh=30.0, heading=90.0, accuracy_m=5.0, seq=1,
+    )
+    bare = report("o1", "m2", T0 + timedelta(minutes=1), lat=45.1)
+    store.insert_batch([full])
+    store.insert_batch([bare])
+    assert store.last_location("o1") == bare
+
+
+def test_two_writers_starting_the_same_orders_at_once_keep_the_newest_report(store: Store, store_url: str) -> None:
+    """Subscriber replicas write at once: whichever creates an order's last location, the newest
+    report ends up there, and every report is stored once."""
+    other = open_store(store_url)
+    orders = [f"race-{n}" for n in range(40)]
+    older = [report(order, f"{order}-older", T0) for order in orders]
+    newer = [report(order, f"{order}-newer", T0 + timedelta(minutes=1), lat=46.0) for order in orders]
+    together = threading.Barrier(2)
+
+    def write(target: Store, batch: list[LocationReport]) -> int:
+        together.wait(timeout=30)
+        return target.insert_batch(batch).inserted
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            written = [pool.submit(write, store, older), pool.submit(write, other, newer)]
+            assert [f.result(timeout=60) for f in written] == [40, 40]
+    finally:
+        other.close()
+    assert [store.last_location(order) for order in orders] == newer
+    assert store.counts().locations == 80
 
 
 def test_last_location_of_unknown_order_is_none(store: Store) -> None:
@@ -145,6 +181,15 @@ def test_days_ingested_since_names_the_event_days_of_new_reports(store: Store) -
     assert store.event_days_ingested_since(mark) == ["2026-03-01", "2026-03-04"]
 
 
+def test_a_day_larger_than_one_delete_request_is_deleted_whole(store: Store) -> None:
+    day = make_reports(2_500, orders=25, start=T0, step_s=10.0)
+    store.insert_batch([*day, report("o-next", "next-day", T0 + timedelta(days=1))])
+    assert store.delete_between(T0, T0 + timedelta(days=1)) == 2_500
+    assert store.count_between(T0, T0 + timedelta(days=1)) == 0
+    assert store.counts().locations == 1
+    assert store.delete_between(T0, T0 + timedelta(days=1)) == 0
+
+
 def test_delete_between_removes_history_and_keeps_last_locations(store: Store) -> None:
     store.insert_batch([report("o1", "a", T0), report("o1", "b", T0 + timedelta(days=1))])
     assert store.delete_between(T0, T0 + timedelta(days=1)) == 1
@@ -174,6 +219,19 @@ def test_dead_letters_are_listed_newest_first_by_reason_and_time_and_found_by_id
     assert store.rejected(limit=0) == []
     assert store.rejected_entry(newest_first[2].id) == newest_first[2]
     assert store.rejected_entry("no-such-id") is None
+
+
+def test_dead_letters_received_at_one_moment_are_listed_last_stored_first(store: Store) -> None:
+    store.insert_batch([], [_letter(T0, "not_json", n) for n in range(3)])
+    store.insert_batch([], [_letter(T0, "not_json", n) for n in range(3, 5)])
+    assert [r.message for r in store.rejected()] == [f"problem {n}" for n in (4, 3, 2, 1, 0)]
+    assert [r.message for r in store.rejected(limit=2)] == ["problem 4", "problem 3"]
+
+
+def test_a_limit_of_zero_lists_nothing(store: Store) -> None:
+    store.insert_batch([report("o1", "m1", T0)], [_letter(T0, "not_json", 0)])
+    assert store.history("o1", limit=0) == []
+    assert store.rejected(limit=0) == [] and store.rejected(limit=-1) == []
 
 
 def test_deleting_dead_letters_by_id(store: Store) -> None:
@@ -210,3 +268,79 @@ def test_stale_delivery_attempts_go_with_old_dead_letters(store: Store) -> None:
     store.record_delivery_attempts(["old"])
     store.trim_rejected(older_than=datetime.now(UTC) + timedelta(seconds=1), keep_newest=100)
     assert store.delivery_attempts(["old"]) == {}
+
+
+def test_the_idempotency_key_is_per_courier_so_a_squatted_msg_id_takes_nothing(store: Store) -> None:
+    squatter = report("o-d1", "next-id", T0, courier="d1")
+    victim = report("o-d2", "next-id", T0 + timedelta(seconds=1), courier="d2")
+    assert store.insert_batch([squatter]).inserted == 1
+    result = store.insert_batch([victim])
+    assert (result.inserted, result.duplicates, result.refused) == (1, 0, ())
+    assert store.last_location("o-d2") == victim and store.history("o-d2") == [victim]
+
+
+def test_a_conflicting_duplicate_is_dead_lettered_and_changes_nothing(store: Store) -> None:
+    original = report("o1", "m1", T0, lat=45.0)
+    store.insert_batch([original])
+    moved = report("o1", "m1", T0 + timedelta(minutes=5), lat=46.0)
+    elsewhere = report("o-new", "m1", T0 + timedelta(minutes=6), lat=47.0)
+
+    result = store.insert_batch([moved, elsewhere, original])
+
+    assert (result.inserted, result.duplicates) == (0, 1)
+    assert [r.reason for r in result.refused] == ["conflicting_duplicate"] * 2
+    assert "stored order o1, on_the_way, 2026-03-01T10:00:00.000Z, 45.0, 9.0" in result.refused[0].message
+    assert store.history("o1") == [original] and store.last_location("o1") == original
+    assert store.last_location("o-new") is None and store.order_courier("o-new") is None
+    assert store.counts().orders == 1
+    letters = store.rejected()
+    assert sorted(r.reason for r in letters) == ["conflicting_duplicate"] * 2
+    assert {LocationReport.model_validate_json(r.payload) for r in letters} == {moved, elsewhere}
+
+
+def test_within_one_batch_the_first_version_of_a_key_wins(store: Store) -> None:
+    first, second = report("o1", "m1", T0, lat=45.0), report("o1", "m1", T0, lat=45.5)
+    result = store.insert_batch([first, second])
+    assert (result.inserted, [r.reason for r in result.refused]) == (1, ["conflicting_duplicate"])
+    assert store.history("o1") == [first]
+
+
+def test_an_order_belongs_to_the_courier_that_started_it_until_handed_over(store: Store) -> None:
+    store.insert_batch([report("o1", "a1", T0, courier="d1")])
+    intruder = report("o1", "b1", T0 + timedelta(minutes=1), lat=10.0, courier="d2")
+
+    refused = store.insert_batch([intruder])
+
+    assert (refused.inserted, [r.reason for r in refused.refused]) == (0, ["order_owned_by_other_courier"])
+    last = store.last_location("o1")
+    assert last is not None and last.deliverer_id == "d1" and last.latitude == 45.0
+    owner = store.order_courier("o1")
+    assert owner is not None and owner.deliverer_id == "d1" and owner.handovers == ()
+
+    handed = store.hand_over("o1", "d2", T0 + timedelta(minutes=2))
+    assert handed.deliverer_id == "d2" and [(h.from_deliverer, h.to_deliverer) for h in handed.handovers] == [
+        ("d1", "d2")
+    ]
+    late_old_courier = report("o1", "a2", T0 + timedelta(minutes=3), courier="d1")
+    result = store.insert_batch([intruder, late_old_courier, report("o1", "a1", T0, courier="d1")])
+    assert (result.inserted, result.duplicates) == (1, 1), "d1's stored report stays a plain duplicate"
+    assert [r.reason for r in result.refused] == ["order_owned_by_other_courier"]
+    assert store.last_location("o1") == intruder
+
+
+def test_an_order_handed_over_before_its_first_report_refuses_everyone_else(store: Store) -> None:
+    store.hand_over("o9", "d9", T0)
+    squatter, courier = report("o9", "x", T0, courier="d1"), report("o9", "y", T0, courier="d9")
+    result = store.insert_batch([squatter, courier])
+    assert result.inserted == 1 and [r.reason for r in result.refused] == ["order_owned_by_other_courier"]
+    owner = store.order_courier("o9")
+    assert owner is not None and owner.deliverer_id == "d9"
+    assert [(h.from_deliverer, h.to_deliverer) for h in owner.handovers] == [(None, "d9")]
+    assert store.hand_over("o9", "d9", T0 + timedelta(hours=1)).handovers == owner.handovers, "no-op handover"
+
+
+def test_two_couriers_starting_one_order_in_one_batch_the_first_one_owns_it(store: Store) -> None:
+    result = store.insert_batch([report("o1", "m", T0, courier="d2"), report("o1", "m", T0, courier="d1")])
+    assert result.inserted == 1 and [r.reason for r in result.refused] == ["order_owned_by_other_courier"]
+    owner = store.order_courier("o1")
+    assert owner is not None and owner.deliverer_id == "d2"

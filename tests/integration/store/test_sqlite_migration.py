@@ -1,0 +1,63 @@
+"""A SQLite store written by the previous release (history keyed by msg_id alone) is migrated in
+place when opened: every row kept, each order owned by the courier of its earliest report."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from deliverer.contract import LocationReport
+from deliverer.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+VERSION_0 = """
+CREATE TABLE locations (
+    msg_id TEXT NOT NULL PRIMARY KEY, order_id TEXT NOT NULL, deliverer_id TEXT NOT NULL,
+    delivery_state TEXT NOT NULL, ts_ms INTEGER NOT NULL, latitude REAL NOT NULL, longitude REAL NOT NULL,
+    speed_kmh REAL, heading REAL, accuracy_m REAL, seq INTEGER, ingested_ms INTEGER NOT NULL
+);
+CREATE INDEX locations_order_ts ON locations (order_id, ts_ms DESC);
+CREATE TABLE last_locations (
+    order_id TEXT NOT NULL PRIMARY KEY, msg_id TEXT NOT NULL, deliverer_id TEXT NOT NULL,
+    delivery_state TEXT NOT NULL, ts_ms INTEGER NOT NULL, latitude REAL NOT NULL, longitude REAL NOT NULL,
+    speed_kmh REAL, heading REAL, accuracy_m REAL, seq INTEGER, updated_ms INTEGER NOT NULL
+);
+CREATE TABLE rejected (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received_ms INTEGER NOT NULL, topic TEXT NOT NULL,
+    reason TEXT NOT NULL, message TEXT NOT NULL, payload BLOB NOT NULL, payload_size INTEGER NOT NULL
+);
+"""
+T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def test_a_version_0_file_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(VERSION_0)
+        rows = [  # o1 was started by d1, then d2 reported for it too (the old code let it)
+            ("m2", "o1", "d2", "on_the_way", int((T0 + timedelta(minutes=1)).timestamp() * 1000), 45.1, 9.1),
+            ("m1", "o1", "d1", "start", int(T0.timestamp() * 1000), 45.0, 9.0),
+            ("m3", "o2", "d3", "start", int(T0.timestamp() * 1000), 46.0, 9.5),
+        ]
+        old.executemany(
+            "INSERT INTO locations (msg_id, order_id, deliverer_id, delivery_state, ts_ms, latitude, longitude,"
+            " ingested_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 1)", rows,
+        )
+        old.execute(
+            "INSERT INTO rejected (received_ms, topic, reason, message, payload, payload_size)"
+            " VALUES (1, 't', 'not_json', 'm', x'00', 1)"
+        )
+
+    store = SQLiteStore(path)
+
+    assert store.counts().locations == 3 and store.counts().rejected == 1
+    assert [r.msg_id for r in store.history("o1")] == ["m1", "m2"]
+    assert (store.order_courier("o1").deliverer_id, store.order_courier("o2").deliverer_id) == ("d1", "d3")  # type: ignore[union-attr]
+    same_id_other_courier = LocationReport(
+        msg_id="m1", order_id="o3", deliverer_id="d3", delivery_state="start", timestamp=T0, latitude=1, longitude=1
+    )
+    assert store.insert_batch([same_id_other_courier]).inserted == 1
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    store.close()
+    assert SQLiteStore(path).counts().locations == 4, "opening again migrates nothing twice"
