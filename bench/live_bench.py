@@ -19,9 +19,12 @@ Starts its own Mosquitto, subscriber, API (``deliverer api``, gthread) and live 
 3. ramp: more watchers (``--ramp``), ``--ramp-seconds`` each, until the p99 passes 1 s: how many
    this machine holds.
 
-The CPU the live server and the API used in each phase is read from /proc. The load average
-before and after is recorded: figures from a busy machine say so. Writes bench/results/live.json
-(not with ``--check``, which prints the checks and exits non-zero when one fails).
+The CPU the live server and the API used in each phase is read from /proc. Like every benchmark
+here (bench/conditions.py) it refuses a busy machine unless ``--force`` (and then says so), records
+the load average before and after and the CPU other processes used meanwhile, and writes nothing
+when a request failed, the publisher could not keep its rate or a watcher missed a report. Writes
+bench/results/live.json (not with ``--check``, which prints the correctness checks and exits 1 when
+one fails).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from conditions import Refusal, RunConditions, answers_check, refuse, write_results  # noqa: E402
 from paced_client import run_paced  # noqa: E402
 
 from deliverer.contract import DeliveryState, LocationReport  # noqa: E402
@@ -345,20 +349,33 @@ class Watchers:
 
 # --- pollers (their own process) ---------------------------------------------------------------
 
+FAILED_POLL = -2
+"""The seq recorded for a poll that got no 200 answer."""
+
+
 async def _poll(port: int, order_id: str, phase: float, stop_at: float, out: list[tuple[float, float, int]]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = f"GET /v1/orders/{order_id}/last-location HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     due = time.monotonic() + phase
     while due < stop_at:
         if (wait := due - time.monotonic()) > 0:
             await asyncio.sleep(wait)
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-        body = await reader.readexactly(length)
-        out.append((due, time.monotonic(), int(json.loads(body).get("seq", -1))))
+        try:
+            if connection is None:
+                connection = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = connection
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+            ok = head.startswith(b"HTTP/1.1 200")
+            out.append((due, time.monotonic(), int(json.loads(body).get("seq", -1)) if ok else FAILED_POLL))
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError):
+            out.append((due, time.monotonic(), FAILED_POLL))
+            connection = None
         due += 1.0
-    writer.close()
+    if connection is not None:
+        connection[1].close()
 
 
 def poller_process(port: int, order_ids: list[str], pollers: int, seconds: float, pipe: Connection) -> None:
@@ -418,10 +435,6 @@ def judge_watchers(
         "latency_ms": percentiles_ms(latencies),
         "p99_s": percentiles_ms(latencies)["p99"] / 1000,
     }
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 # --- phases ------------------------------------------------------------------------------------
@@ -499,8 +512,9 @@ def polling_phase(stack: Stack, publisher: AckingPublisher, pollers: int, orders
         names = sorted((name for name in workload.expected[order]), key=lambda x: seq_of[x])
         seqs_seen = {seq for _, _, seq in polls}
         seen_fraction.append(len(seqs_seen & {seq_of[x] for x in names}) / max(1, len(names)))
-        for due, answered, _ in polls:
-            response_times.append(answered - due)
+        for due, answered, seq in polls:
+            if seq != FAILED_POLL:
+                response_times.append(answered - due)
         for name in names:
             acked = publisher.acked_at.get(name)
             shown = next(
@@ -512,6 +526,7 @@ def polling_phase(stack: Stack, publisher: AckingPublisher, pollers: int, orders
         "pollers": pollers, "poll_interval_s": 1.0, "orders": orders, "rate_target": rate,
         "rate_achieved": round(achieved), "seconds": seconds,
         "requests": sum(len(p) for p in results),
+        "failed": sum(1 for p in results for _, _, seq in p if seq == FAILED_POLL),
         "requests_per_s": round(sum(len(p) for p in results) / (seconds + DRAIN_S), 1),
         "latency_ms": percentiles_ms(latencies),
         "reports_seen_fraction": round(statistics.mean(seen_fraction), 3) if seen_fraction else 0.0,
@@ -531,13 +546,18 @@ def main() -> int:
     parser.add_argument("--ramp-seconds", type=float, default=8)
     parser.add_argument("--no-baseline", action="store_true", help="skip the polling baseline")
     parser.add_argument("--check", action="store_true", help="correctness checks only: exit 1 when one fails")
+    parser.add_argument("--force", action="store_true", help="run on a busy machine; the results say so")
     args = parser.parse_args()
 
-    before = load_average()
+    conditions = None
+    if not args.check:
+        try:
+            conditions = RunConditions(force=args.force)
+        except Refusal as refusal:
+            return refuse(refusal)
     results: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "load_average_before": before,
     }
     with tempfile.TemporaryDirectory(prefix="live-bench-") as tmp:
         stack = Stack.start(Path(tmp))
@@ -575,7 +595,6 @@ def main() -> int:
         finally:
             publisher.close()
             stack.stop()
-    results["load_average_after"] = load_average()
     live = results["live"]
     probe_p99 = live.get("last_location_probe", {}).get("p99_ms")
     results["goal"] = (f"p99 broker ack -> watcher <= {GOAL_P99_S * 1000:.0f} ms with {args.watchers} watchers at"
@@ -591,11 +610,34 @@ def main() -> int:
             "deliveries_expected", "deliveries_received", "missing", "duplicates", "watchers_out_of_order",
             "rejected_seen")}}))
         return 0 if correct else 1
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "live.json").write_text(json.dumps({"live_tracking": results}, indent=2) + "\n")
-    print(f"max watchers with p99 <= 1 s: {results['max_watchers_within_1s']}; load average before {before},"
-          f" after {results['load_average_after']}; wrote bench/results/live.json")
-    return 0 if correct else 1
+    if not correct:
+        print("refused, nothing written: a watcher missed, doubled or reordered a report", file=sys.stderr)
+        return 1
+    assert conditions is not None
+    checks = [publisher_pace(live)]
+    if "last_location_probe" in live:
+        probe = live["last_location_probe"]
+        checks.append(answers_check("last-location probe", probe["requests"], probe["failed"]))
+    if "polling_baseline" in results:
+        polling = results["polling_baseline"]
+        checks.append(publisher_pace(polling))
+        checks.append(answers_check("pollers", polling["requests"], polling["failed"]))
+    try:
+        write_results(RESULTS / "live.json", {"live_tracking": results}, conditions, checks)
+    except Refusal as refusal:
+        return refuse(refusal)
+    print(f"max watchers with p99 <= 1 s: {results['max_watchers_within_1s']}")
+    return 0
+
+
+def publisher_pace(phase: dict[str, Any]) -> dict[str, Any]:
+    """The publisher kept the rate the figures are quoted at."""
+    target, achieved = phase["rate_target"], phase["rate_achieved"]
+    return {
+        "check": "client_headroom", "name": "publisher", "target": target, "achieved": achieved,
+        "ok": achieved >= 0.99 * target,
+        "detail": f"publisher: asked for {target:,} reports/s, sent {achieved:,}/s",
+    }
 
 
 if __name__ == "__main__":
