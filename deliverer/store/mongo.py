@@ -9,8 +9,9 @@ to the same state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from bson.binary import Binary
@@ -25,11 +26,13 @@ from deliverer.store.base import (
     HistoryCursor,
     InsertResult,
     RejectedReport,
+    ReportKey,
     StoreUnavailable,
 )
 
 DEFAULT_DATABASE = "deliverer"
 DUPLICATE_KEY = 11000
+DELETE_BATCH_KEYS = 1000
 REPORT_FIELDS = (
     "msg_id",
     "order_id",
@@ -255,3 +258,21 @@ class MongoStore:
 
     def close(self) -> None:
         self._client.close()
+
+    def delete_reports(self, keys: Iterable[ReportKey]) -> int:
+        # No multi-document transaction (it needs a replica set and caps its size): each batch is one
+        # delete_many by key, and deleting a key already gone is a no-op, so a retried call resumes.
+        deleted = 0
+        remaining = iter(keys)
+        while batch := list(islice(remaining, DELETE_BATCH_KEYS)):
+            ids_by_courier: dict[str, list[str]] = {}
+            for deliverer_id, msg_id in batch:
+                ids_by_courier.setdefault(deliverer_id, []).append(msg_id)
+            query = {
+                "$or": [
+                    {"deliverer_id": deliverer_id, "msg_id": {"$in": ids}}
+                    for deliverer_id, ids in ids_by_courier.items()
+                ]
+            }
+            deleted += int(self._guard(self._locations.delete_many, query).deleted_count)
+        return deleted
