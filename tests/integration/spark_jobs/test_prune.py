@@ -1,5 +1,6 @@
 """Retention against a real lake: only days the lake holds in full are deleted from the store, and a
-late report for a pruned day is merged into the lake's copy instead of replacing it."""
+late report for a pruned day is merged into the lake's copy instead of replacing it. (What prune checks
+report by report: test_prune_checks.py; late reports in numbers: test_late_reports.py.)"""
 
 from __future__ import annotations
 
@@ -60,9 +61,9 @@ def test_prune_deletes_only_old_days_the_lake_holds_in_full(
     verdicts = {d.day: (d.action, d.reason) for d in summary.days}
     assert verdicts == {
         day(45): ("kept", "not exported"),
-        day(40): ("deleted", "the lake holds every row"),
-        day(39): ("kept", "counts differ: lake 1,000, store 1,001"),
-        day(38): ("deleted", "the lake holds every row"),
+        day(40): ("deleted", "the lake holds every report"),
+        day(39): ("kept", "1 of its 1,001 reports not in the lake: export the day again first"),
+        day(38): ("deleted", "the lake holds every report"),
         day(1): ("kept", "newer than the cutoff"),
     }
     assert store_counts(store_url, [day(45), day(40), day(39), day(38), day(1)]) == {
@@ -79,9 +80,10 @@ def test_prune_deletes_only_old_days_the_lake_holds_in_full(
     done = deliverer("prune", "--store", store_url, "--lake", lake_url, "--older-than", "30d", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    deleted = {d["day"] for d in result["days"] if d["action"] == "deleted"}
-    assert deleted == {day(45), day(39)}
-    assert f"{day(40)}  kept" in done.stderr
+    deleted = {d["day"]: d["rows"] for d in result["days"] if d["action"] == "deleted"}
+    assert deleted == {day(45): 100, day(40): 1, day(39): 1001}, "every stored report of those days is in the lake"
+    assert f"{day(40)}  deleted      the lake holds every report  1 rows" in done.stderr
+    assert lake_counts(lake, [day(45), day(40), day(39)]) == {day(45): 100, day(40): 1001, day(39): 1001}
 
 
 def test_export_dry_run_from_the_command_line_starts_no_spark(tmp_path: Path) -> None:
