@@ -84,7 +84,11 @@ GOLD_HOTSPOTS = LakeTable(
     partition=DAY_PARTITION,
     columns=(
         Column("hour", TimestampType(), False, "start of the UTC hour"),
-        Column("cell_id", StringType(), False, "the grid cell: <row>:<column> of a grid of cell_m cells"),
+        Column(
+            "cell_id", StringType(), False,
+            "the grid cell: <row>:<column>, rows cell_m high from latitude -90, columns about cell_m wide"
+            " from longitude -180",
+        ),
         Column("cell_m", IntegerType(), False, "the grid's cell size, metres"),
         Column("cell_latitude", DoubleType(), False, "latitude of the cell's centre"),
         Column("cell_longitude", DoubleType(), False, "longitude of the cell's centre"),
