@@ -20,8 +20,9 @@ LEG = "from the order's previous report that day to this one"
 SILVER_LOCATIONS = LakeTable(
     layer="silver",
     name="locations",
-    description="Location reports deduplicated by msg_id, ordered per order, with the leg from the order's"
-    " previous report. Legs are measured within the UTC day: an order's first report of a day has none.",
+    description="Location reports deduplicated by key (deliverer_id, msg_id), ordered per order, with the leg"
+    " from the order's previous report. Legs are measured within the UTC day: an order's first report of a day"
+    " has none.",
     partition=DAY_PARTITION,
     columns=(
         *BRONZE_LOCATIONS.columns,

@@ -20,7 +20,7 @@ from spark_jobs.lake import open_lake
 from spark_jobs.prune import run_prune
 from tests.helpers import REPO, make_reports
 from tests.integration.spark_jobs.conftest import fill, utc_midnight
-from tests.integration.spark_jobs.lake_checks import duplicate_msg_ids, lake_counts, store_counts
+from tests.integration.spark_jobs.lake_checks import duplicate_keys, lake_counts, store_counts
 from tests.integration.spark_jobs.test_export import export
 
 
@@ -73,9 +73,9 @@ def test_prune_deletes_only_old_days_the_lake_holds_in_full(
     # A report arriving late for a pruned day: the lake keeps its 1,000 rows and gains the new one.
     fill(store_url, reports_on(40, 1, "late40"))
     again = export(spark, store_url, lake)
-    assert {d.day: d.action for d in again.days} == {day(45): "write", day(40): "merge", day(39): "write"}
+    assert {d.day: d.action for d in again.days} == {day(45): "write", day(40): "merge", day(39): "merge"}
     assert lake_counts(lake, [day(40), day(39), day(38)]) == {day(40): 1001, day(39): 1001, day(38): 1000}
-    assert duplicate_msg_ids(lake, [day(40)]) == []
+    assert duplicate_keys(lake, [day(40)]) == []
 
     done = deliverer("prune", "--store", store_url, "--lake", lake_url, "--older-than", "30d", "--json")
     assert done.returncode == 0, done.stderr
