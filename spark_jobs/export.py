@@ -29,7 +29,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from deliverer.store import Store
-from spark_jobs.day_merge import export_day
+from spark_jobs.day_merge import day_record, export_day
 from spark_jobs.day_writer import DayWriteOptions
 from spark_jobs.defaults import EXPORT_SETTLE
 from spark_jobs.export_plan import SKIP, DayResult, check_rebuilds, plan_day
@@ -131,11 +131,10 @@ def run_export(
         check_rebuilds(store, lake, plans, request.force)
         for result in plans:
             if result.action != SKIP and not request.dry_run:
-                recorded = lake.read_state(day_state_name(result.day)) or {}
-                export_day(
-                    spark(), request.store_url, lake, result, request.write, request.force, recorded.get("keys_sha256")
-                )
-                lake.write_state(day_state_name(result.day), {**asdict(result), "exported_at": now().isoformat()})
+                state_name = day_state_name(result.day)
+                recorded = lake.read_state(state_name)
+                files = export_day(spark(), request.store_url, lake, result, request.write, request.force, recorded)
+                lake.write_state(state_name, day_record(result, files, now()))
             summary.days.append(result)
             on_day(result)
         if incremental and not request.dry_run:

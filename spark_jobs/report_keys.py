@@ -69,10 +69,11 @@ def store_keys(store: Store, start: datetime, end: datetime) -> pa.Table:
     return pa.Table.from_batches(batches, schema=KEY_SCHEMA)
 
 
-def missing_from(keys: pa.Table, other: pa.Table) -> pa.Table:
-    """The distinct keys of ``keys`` that ``other`` does not hold."""
-    distinct = keys.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([])
-    return distinct.join(other, keys=list(KEY_COLUMNS), join_type="left anti")
+def missing_from(keys: pa.Table, other: pa.Table, distinct: bool = False) -> pa.Table:
+    """The distinct keys of ``keys`` that ``other`` does not hold (``distinct``: ``keys`` holds each key
+    once already, so the step making it so is skipped)."""
+    unique = keys if distinct else keys.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([])
+    return unique.join(other, keys=list(KEY_COLUMNS), join_type="left anti")
 
 
 def fingerprint(keys: pa.Table) -> KeyFingerprint:
