@@ -8,6 +8,8 @@ Measured, in this order, on one SQLite store of ``--reports`` reports spread ove
 - local_cold: the first export in that session, to a local lake (includes the JVM's warm-up of the
   data source and Parquet writer, as every ``deliverer export`` process pays it once);
 - local_warm: the same days again into a fresh local lake (a long-running ``--every`` exporter);
+- local_again: the same days once more into that lake, which already holds them: every day is merged
+  with the lake's copy (what a re-export of a day costs);
 - s3: the same days into a bucket on a moto S3 server on 127.0.0.1 (written locally, then uploaded);
 - pyarrow_baseline: the same rows read through the same ``Store.scan`` and written by pyarrow in one
   process, no Spark: what the data source costs against a plain single-core copy;
@@ -186,6 +188,8 @@ def main() -> None:
         print(f"local cold: {results['local_cold']}", file=sys.stderr)
         results["local_warm"] = spark_export(spark, store_url, str(work / "lake-warm"), days)
         print(f"local warm: {results['local_warm']}", file=sys.stderr)
+        results["local_again"] = spark_export(spark, store_url, str(work / "lake-warm"), days)
+        print(f"local again: {results['local_again']}", file=sys.stderr)
         results["s3"] = s3_export(spark, store_url, days)
         print(f"s3: {results['s3']}", file=sys.stderr)
         spark.stop()
