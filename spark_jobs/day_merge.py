@@ -147,7 +147,7 @@ def _check_nothing_lost(day: str, previous: pa.Table, written: pa.Table) -> None
 def _what_happened(result: DayResult) -> str:
     if result.action == REBUILD:
         dropped = result.dropped_from_lake
-        return f"rebuilt from the store; dropped {dropped:,} reports only the lake held (--force)" if dropped else (
+        return f"rebuilt from the store, {dropped:,} reports only the lake held dropped (--force)" if dropped else (
             "rebuilt from the store"
         )
     if result.action != MERGE:
@@ -157,4 +157,4 @@ def _what_happened(result: DayResult) -> str:
         parts.append(f"{result.new_from_store:,} new from the store (the lake was behind)")
     if result.kept_from_lake:
         parts.append(f"{result.kept_from_lake:,} kept that the store no longer holds (pruned)")
-    return "merged: " + ("; ".join(parts) if parts else "the lake already held every row of the store")
+    return ", ".join(parts) if parts else "the lake already held every row of the store"

@@ -257,14 +257,15 @@ def print_progress(dry_run: bool) -> Callable[[DayResult], None]:
     def show(day: DayResult) -> None:
         had = "has" if dry_run else "had"
         lake = "not in the lake" if day.lake_rows_before is None else f"the lake {had} {day.lake_rows_before:,}"
+        why = f": {day.reason}" if day.action in ("merge", "rebuild") else ""
         if day.action == "skip":
             line = f"{day.day}  skipped: {day.reason}"
         elif dry_run:
-            line = f"{day.day}  would {day.action} {day.store_rows:,} rows from the store ({lake}): {day.reason}"
+            line = f"{day.day}  would {day.action} {day.store_rows:,} rows from the store ({lake}){why}"
         else:
             line = (
                 f"{day.day}  {day.action:<7} {day.rows:>10,} rows  {day.files} file{'s'[:day.files != 1]:<1}"
-                f"  {day.bytes / 1e6:8.2f} MB  {day.seconds:6.1f} s  ({lake}; {day.reason})"
+                f"  {day.bytes / 1e6:8.2f} MB  {day.seconds:6.1f} s  {lake}{why}"
             )
         print(line, file=sys.stderr, flush=True)
 

@@ -71,13 +71,10 @@ def plan_day(store: Store, lake: Lake, day: str, rebuild: bool = False) -> DayRe
     if lake_rows is None:
         return DayResult(day, WRITE, store_rows, lake_rows, reason="new day")
     if rebuild:
-        return DayResult(day, REBUILD, store_rows, lake_rows, reason="replaced by the store's rows (--rebuild)")
-    reason = "the store's rows are merged into the lake's copy"
+        return DayResult(day, REBUILD, store_rows, lake_rows, reason="replaced by the store's rows alone")
+    reason = "the lake keeps the rows only it holds"
     if store_rows < lake_rows:
-        reason = (
-            f"the store holds fewer rows than the lake ({store_rows:,} < {lake_rows:,}, pruned?): {reason},"
-            " which keeps the rest"
-        )
+        reason = f"the store holds fewer rows than the lake (pruned?): {reason}"
     return DayResult(day, MERGE, store_rows, lake_rows, reason=reason)
 
 
@@ -91,5 +88,6 @@ def check_rebuilds(store: Store, lake: Lake, days: list[DayResult], force: bool)
         day.dropped_from_lake = missing_from(lake_keys(lake, day.day), store_keys(store, *day_bounds(day.day))).num_rows
         if day.dropped_from_lake:
             lake_only[day.day] = day.dropped_from_lake
+            day.reason += f", dropping the {day.dropped_from_lake:,} reports only the lake holds"
     if lake_only and not force:
         raise RebuildRefused(lake_only)
