@@ -76,8 +76,9 @@ def archived_then_pruned(
 
 def late_reports(days_ago: int, count: int, archived: list[LocationReport]) -> list[LocationReport]:
     """``count`` new reports for a pruned day, and one reusing an archived report's msg_id from another
-    courier: a different report, since the key is the pair."""
-    other_courier = archived[0].model_copy(update={"deliverer_id": "courier-elsewhere"})
+    courier (on an order of its own: an order belongs to one courier): a different report, since the
+    key is the pair."""
+    other_courier = archived[0].model_copy(update={"deliverer_id": "courier-elsewhere", "order_id": "order-elsewhere"})
     return [*reports_on(days_ago, count, f"late{days_ago}"), other_courier]
 
 
