@@ -10,7 +10,7 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from deliverer.store import StoreUnavailable
-from deliverer.store.mongo import DELETE_BATCH_KEYS, MongoStore
+from deliverer.store.mongo import DELETE_BATCH, MongoStore
 
 
 @dataclass
@@ -43,7 +43,7 @@ def named_keys(query: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def test_keys_go_in_batches_each_naming_its_keys_by_courier() -> None:
-    keys = [(f"d{i % 7}", f"m{i}") for i in range(2 * DELETE_BATCH_KEYS + 5)]
+    keys = [(f"d{i % 7}", f"m{i}") for i in range(2 * DELETE_BATCH + 5)]
     locations = LocationsDouble()
     assert store_over(locations).delete_reports(iter(keys)) == len(keys)
     assert len(locations.filters) == 3
@@ -55,7 +55,7 @@ def test_keys_go_in_batches_each_naming_its_keys_by_courier() -> None:
 
 def test_a_server_error_is_an_outage_and_the_batches_done_stay_done() -> None:
     locations = LocationsDouble(fail_on=2)
-    keys = [("d1", f"m{i}") for i in range(2 * DELETE_BATCH_KEYS)]
+    keys = [("d1", f"m{i}") for i in range(2 * DELETE_BATCH)]
     with pytest.raises(StoreUnavailable, match="connection reset"):
         store_over(locations).delete_reports(keys)
     assert len(locations.filters) == 2
