@@ -7,7 +7,7 @@
 
 # The tag names the release; the digest is the one build of it the images were made from (the tag
 # itself moves with every Debian update).
-FROM python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5a417f6371c8df93c8ea8b727f AS python
+FROM python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5a417f6371c8df93c8ea8b727f AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -16,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 deliverer \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/deliverer deliverer
 
-FROM python AS core
+FROM base AS core
 COPY requirements/core.txt /tmp/requirements.txt
 RUN pip install --require-hashes --no-deps -r /tmp/requirements.txt
 
@@ -59,10 +59,11 @@ CMD ["broker-certs", "/mosquitto/certs"]
 FROM service AS store-migrate
 CMD ["store", "migrate"]
 
-FROM python AS exporter
+FROM base AS exporter
 # Spark runs on a JVM: Java 17, as on the development machines. The man directory is missing from
 # slim images and the JRE package fails to install without it. Debian's mirror keeps only the
-# newest build of a package, so the base image's release pins the JRE, not a version here.
+# newest build of a package, so a pinned JRE version would stop building at its next security
+# update: the image gets bookworm's current Java 17.
 # hadolint ignore=DL3008
 RUN mkdir -p /usr/share/man/man1 \
     && apt-get update \
