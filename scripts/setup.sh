@@ -40,7 +40,7 @@ deliverer_setup_venv() {
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
     requirements="$root/requirements/$lock.txt"
     if [ ! -f "$requirements" ]; then
-        echo "error: no lock file $requirements (scripts/lock.sh writes them)" >&2
+        echo "error: no lock file requirements/$lock.txt; there are:" $(cd "$root/requirements" && ls) >&2
         return 1
     fi
     deliverer_venv_current "$root" "$lock" && return 0
