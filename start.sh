@@ -75,7 +75,7 @@ compose_unusable() {  # prints why Docker Compose cannot run the stack; nothing 
     fi
 }
 
-deliverer_setup_venv "broker"
+deliverer_setup_venv local
 # The ports and URLs every other `deliverer` command would use, from the same variables.
 SETTINGS="$("$ROOT/.venv/bin/python" -c '
 from deliverer.settings import default_api_url, default_mqtt_url, local_api_port, local_mqtt_port

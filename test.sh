@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
 
-deliverer_setup_venv "test,broker"
+deliverer_setup_venv dev
 deliverer_apt_install mosquitto mosquitto
 deliverer_apt_install java openjdk-17-jre-headless
 # BusyBox's sh is the /bin/sh of the broker image: the deploy tests run its scripts under it too.

@@ -11,6 +11,8 @@ Measured, in this order, on one SQLite store of ``--reports`` reports spread ove
 - local_cold: the first export in that session, to a local lake (includes the JVM's warm-up of the
   data source and Parquet writer, as every ``deliverer export`` process pays it once);
 - local_warm: the same days again into a fresh local lake (a long-running ``--every`` exporter);
+- local_again: the same days once more into that lake, which already holds them: every day is merged
+  with the lake's copy (what a re-export of a day costs);
 - s3: the same days into a bucket on a moto S3 server on 127.0.0.1 (written locally, then uploaded;
   skip with --no-s3);
 - cli_local: ``deliverer export`` as a user runs it, start-up and the lake's silver and gold
@@ -191,6 +193,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print(f"local cold: {results['local_cold']}", file=sys.stderr)
         results["local_warm"] = spark_export(spark, store_url, str(work / "lake-warm"), days)
         print(f"local warm: {results['local_warm']}", file=sys.stderr)
+        results["local_again"] = spark_export(spark, store_url, str(work / "lake-warm"), days)
+        print(f"local again: {results['local_again']}", file=sys.stderr)
         if not args.no_s3:
             results["s3"] = s3_export(spark, store_url, days)
             print(f"s3: {results['s3']}", file=sys.stderr)

@@ -50,6 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"deliverer {args.command}: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        # The lake commands import their libraries (the `lake` extra) when they run: only the
+        # exporter's image has them, every other image still lists the commands.
+        if not args.func.__module__.startswith("spark_jobs."):
+            raise
+        print(
+            f"deliverer {args.command}: {exc.name} is not installed; the lake commands need the lake extra "
+            "(pip install 'deliverer[lake]'; in Docker, the exporter's image)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -1,5 +1,6 @@
-# Sourced by start.sh and test.sh: make .venv with the project installed, fast when already done.
-# Usage: source scripts/setup.sh [EXTRAS]   (EXTRAS e.g. "test,broker")
+# Sourced by start.sh and test.sh: make .venv with the project installed from a lock file, fast when
+# already done.
+# Usage: source scripts/setup.sh; deliverer_setup_venv LOCK   (LOCK: local for start.sh, dev for test.sh)
 
 set -euo pipefail
 
@@ -17,36 +18,50 @@ deliverer_python() {
     return 1
 }
 
+deliverer_lock_pins() {
+    # deliverer_lock_pins FILE: the "name==version" pins of a lock file, sorted
+    sed -n 's/^\([A-Za-z0-9._-]*==[^ ;\\]*\).*/\1/p' "$1" | LC_ALL=C sort -u
+}
+
 deliverer_venv_current() {
-    # deliverer_venv_current ROOT EXTRAS: .venv was installed from this pyproject.toml with these extras (or more)
-    local root="$1" extras="$2" stamp installed_hash installed_extras extra
+    # deliverer_venv_current ROOT LOCK: .venv holds every pin of requirements/LOCK.txt (or more) and
+    # the project as this pyproject.toml declares it
+    local root="$1" lock="$2" stamp missing
     stamp="$root/.venv/.installed"
     [ -x "$root/.venv/bin/python" ] && [ -f "$stamp" ] || return 1
-    read -r installed_hash installed_extras < "$stamp" || true
-    [ "$installed_hash" = "$(cksum < "$root/pyproject.toml" | cut -d' ' -f1)" ] || return 1
-    for extra in ${extras//,/ }; do
-        case ",${installed_extras:-}," in *",$extra,"*) ;; *) return 1 ;; esac
-    done
+    [ "$(head -n 1 "$stamp")" = "$(cksum < "$root/pyproject.toml" | cut -d' ' -f1)" ] || return 1
+    missing="$(tail -n +2 "$stamp" | LC_ALL=C comm -23 <(deliverer_lock_pins "$root/requirements/$lock.txt") -)"
+    [ -z "$missing" ]
 }
 
 deliverer_setup_venv() {
-    local extras="${1:-}" root python
+    # deliverer_setup_venv LOCK: install requirements/LOCK.txt (see scripts/lock.sh) and the project
+    local lock="${1:?name a lock file in requirements/: local or dev}" root python requirements
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    deliverer_venv_current "$root" "$extras" && return 0
+    requirements="$root/requirements/$lock.txt"
+    if [ ! -f "$requirements" ]; then
+        echo "error: no lock file requirements/$lock.txt; there are:" $(cd "$root/requirements" && ls) >&2
+        return 1
+    fi
+    deliverer_venv_current "$root" "$lock" && return 0
     python="$(deliverer_python)"
     if [ ! -x "$root/.venv/bin/python" ]; then
         echo "==> creating .venv with $python" >&2
         "$python" -m venv "$root/.venv"
     fi
-    echo "==> installing the project into .venv${extras:+ (extras: $extras)}; log: .venv/install.log" >&2
-    if ! { "$root/.venv/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
-        "$root/.venv/bin/python" -m pip install --disable-pip-version-check -e "$root${extras:+[$extras]}"
+    echo "==> installing requirements/$lock.txt and the project into .venv; log: .venv/install.log" >&2
+    # Exactly the locked versions, each checked against its hashes; the project itself is built
+    # with the locked setuptools.
+    if ! { "$root/.venv/bin/python" -m pip install --disable-pip-version-check --require-hashes --no-deps \
+            -r "$requirements" &&
+        "$root/.venv/bin/python" -m pip install --disable-pip-version-check --no-deps --no-build-isolation \
+            -e "$root"
     } >"$root/.venv/install.log" 2>&1; then
         tail -n 30 "$root/.venv/install.log" >&2
         echo "error: installing the project failed (whole log: .venv/install.log)" >&2
         return 1
     fi
-    echo "$(cksum < "$root/pyproject.toml" | cut -d' ' -f1) $extras" > "$root/.venv/.installed"
+    { cksum < "$root/pyproject.toml" | cut -d' ' -f1; deliverer_lock_pins "$requirements"; } > "$root/.venv/.installed"
 }
 
 deliverer_apt_install() {

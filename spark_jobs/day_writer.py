@@ -1,4 +1,5 @@
-"""Write one day of the store's history as Parquet with Spark, into a local staging directory."""
+"""Write one day of the store's history, and the lake's rows the store no longer has, as Parquet with Spark
+into a local staging directory."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from spark_jobs.defaults import MIN_ROWS_PER_SLICE
+from spark_jobs.report_keys import FIRST_COPY_ORDER, KEY_COLUMNS
 from spark_jobs.schemas import BRONZE_LOCATIONS
 from spark_jobs.store_source import SOURCE_NAME
 
@@ -46,24 +49,34 @@ def read_store_day(spark: SparkSession, store_url: str, day: str, slices: int) -
 
 
 def write_day(
-    spark: SparkSession,
-    store_url: str,
-    day: str,
-    expected_rows: int,
-    into: Path,
-    options: DayWriteOptions,
-    merge_with: Path | None = None,
+    spark: SparkSession, store_url: str, day: str, expected_rows: int, into: Path, options: DayWriteOptions
 ) -> None:
-    """Write the store's rows of ``day`` (plus, with ``merge_with``, one copy of each row of those
-    Parquet files whose ``msg_id`` the store no longer has) to ``into`` as snappy Parquet.
+    """Write the store's rows of ``day`` to ``into`` as snappy Parquet.
 
     Each slice goes straight to its own file, in timestamp order as the store returned it: no
     shuffle and no coalescing, which measured twice as fast here as funnelling a day into one file.
     """
     slices = options.slices_for(expected_rows, spark.sparkContext.defaultParallelism)
     rows = read_store_day(spark, store_url, day, slices)
-    if merge_with is not None:
-        kept = spark.read.schema(BRONZE_LOCATIONS.spark_schema()).parquet(str(merge_with)).dropDuplicates(["msg_id"])
-        merged = rows.unionByName(kept.join(rows.select("msg_id"), "msg_id", "left_anti"))
-        rows = merged.repartitionByRange(slices, "timestamp").sortWithinPartitions("timestamp")
     rows.write.mode("overwrite").option("compression", "snappy").parquet(str(into))
+
+
+def write_lake_only(
+    spark: SparkSession, lake_copy: Path, store_rows: Path, expected_rows: int, into: Path, options: DayWriteOptions
+) -> None:
+    """Write the rows of the lake's copy of a day (``lake_copy``) whose key the store's rows (``store_rows``,
+    written by :func:`write_day`) lack, one row per key (the first stored copy, should the lake hold
+    two), in timestamp order."""
+    schema = BRONZE_LOCATIONS.spark_schema()
+    lake = spark.read.schema(schema).parquet(str(lake_copy))
+    stored = spark.read.schema(schema).parquet(str(store_rows)).select(*KEY_COLUMNS)
+    first_copy = Window.partitionBy(*KEY_COLUMNS).orderBy(*FIRST_COPY_ORDER)
+    kept = (
+        lake.join(stored, list(KEY_COLUMNS), "left_anti")
+        .withColumn("_copy", F.row_number().over(first_copy))
+        .where(F.col("_copy") == 1)
+        .select(*schema.fieldNames())
+    )
+    slices = options.slices_for(expected_rows, spark.sparkContext.defaultParallelism)
+    ordered = kept.repartitionByRange(slices, "timestamp").sortWithinPartitions("timestamp")
+    ordered.write.mode("overwrite").option("compression", "snappy").parquet(str(into))

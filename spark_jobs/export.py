@@ -1,9 +1,15 @@
 """Export the store's history to the lake's ``bronze/locations``, incrementally and idempotently.
 
 Each run works out which UTC days changed (incremental: reports stored since the watermark kept in
-``<lake>/_state/export.json``; backfill: the days asked for), then replaces each such day whole,
-one after the other: Spark writes the day into a staging directory, the lake swaps it in. The
-watermark moves only once every day succeeded, so a failed or killed run is simply run again.
+``<lake>/_state/export.json``; backfill: the days asked for), then writes each such day, one after
+the other: a day new to the lake from the store's rows; a day the lake holds as the union of its
+copy and the store's rows, one row per report key (see :mod:`spark_jobs.export_plan` and
+:mod:`spark_jobs.day_merge`). Spark writes the day into a staging directory, the lake swaps it in.
+The watermark moves only once every day succeeded, so a failed or killed run is simply run again.
+
+Each day written leaves a record in ``<lake>/_state/export_days/dt=YYYY-MM-DD.json``: what was done,
+the row count, a fingerprint of the day's keys, and how many rows only the lake held (the store had
+lost them: pruned) and only the store held (the lake was behind).
 
 The new watermark is taken before anything is read (reports stored during the run are picked
 up by the next one) and ``settle`` earlier than the clock: a batch is stamped with its
@@ -18,21 +24,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from deliverer.store import Store
-from spark_jobs.day_writer import DayWriteOptions, day_bounds, write_day
+from spark_jobs.day_merge import day_record, export_day
+from spark_jobs.day_writer import DayWriteOptions
 from spark_jobs.defaults import EXPORT_SETTLE
+from spark_jobs.export_plan import SKIP, DayResult, check_rebuilds, plan_day
 from spark_jobs.lake import Lake
-from spark_jobs.lake.base import staged_parquet
 from spark_jobs.schemas import BRONZE_LOCATIONS
 from spark_jobs.transforms.run import DayTransform, transform_days
 
 STATE_NAME = "export"
+DAY_STATE_DIR = "export_days"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger("deliverer.export")
@@ -49,22 +55,10 @@ class ExportRequest:
     write: DayWriteOptions = field(default_factory=DayWriteOptions)
     transform: bool = False
     """Rebuild silver and gold for the days written, under the same lake lock (the CLI turns it on)."""
-
-
-@dataclass
-class DayResult:
-    """What happened to one day. ``action``: write (new or replaced), merge (the store holds fewer
-    rows than the lake, e.g. after a prune, so the lake's rows are kept and the store's added) or skip."""
-
-    day: str
-    action: str
-    store_rows: int
-    lake_rows_before: int | None
-    rows: int = 0
-    files: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    reason: str = ""
+    rebuild: bool = False
+    """Replace each day the lake holds with the store's rows alone instead of merging them."""
+    force: bool = False
+    """With ``rebuild``: even when the lake holds reports of the day the store does not (they are dropped)."""
 
 
 @dataclass
@@ -79,7 +73,7 @@ class ExportSummary:
 
     @property
     def written(self) -> list[DayResult]:
-        return [d for d in self.days if d.action != "skip"]
+        return [d for d in self.days if d.action != SKIP]
 
     def to_dict(self) -> dict[str, Any]:
         written = self.written
@@ -104,23 +98,6 @@ def days_in_range(since: str, until: str) -> list[str]:
     if last < first:
         raise ValueError(f"--until {until} is before --since {since}")
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-
-
-def plan_day(store: Store, lake: Lake, day: str) -> DayResult:
-    """Decide what to do with a day from the store's and the lake's row counts."""
-    store_rows = store.count_between(*day_bounds(day))
-    lake_rows = lake.day_rows(BRONZE_LOCATIONS, day)
-    if store_rows == 0:
-        reason = "no rows in the store" if lake_rows is None else "no rows in the store; the lake's copy is kept"
-        return DayResult(day, "skip", store_rows, lake_rows, reason=reason)
-    if lake_rows is not None and lake_rows > store_rows:
-        return DayResult(
-            day, "merge", store_rows, lake_rows,
-            reason=f"the store holds fewer rows than the lake ({store_rows:,} < {lake_rows:,}, pruned?):"
-            " the store's rows are merged into the lake's",
-        )
-    reason = "new day" if lake_rows is None else "replaces the lake's copy"
-    return DayResult(day, "write", store_rows, lake_rows, reason=reason)
 
 
 def run_export(
@@ -150,10 +127,14 @@ def run_export(
         if not request.dry_run:
             for restored in lake.recover():
                 log.warning("restored %s, left aside by an interrupted run", restored)
-        for day in days:
-            result = plan_day(store, lake, day)
-            if result.action != "skip" and not request.dry_run:
-                _write(request, lake, spark(), result)
+        plans = [plan_day(store, lake, day, request.rebuild) for day in days]
+        check_rebuilds(store, lake, plans, request.force)
+        for result in plans:
+            if result.action != SKIP and not request.dry_run:
+                state_name = day_state_name(result.day)
+                recorded = lake.read_state(state_name)
+                files = export_day(spark(), request.store_url, lake, result, request.write, request.force, recorded)
+                lake.write_state(state_name, day_record(result, files, now()))
             summary.days.append(result)
             on_day(result)
         if incremental and not request.dry_run:
@@ -161,7 +142,7 @@ def run_export(
                 "watermark": next_mark,
                 "previous": previous,
                 "updated_at": now().isoformat(),
-                "days": [d.day for d in summary.written],
+                "days": [{"day": d.day, "action": d.action, "rows": d.rows} for d in summary.written],
                 "rows": sum(d.rows for d in summary.written),
             })
         if request.transform and summary.written and not request.dry_run:
@@ -170,25 +151,6 @@ def run_export(
     return summary
 
 
-def _write(request: ExportRequest, lake: Lake, spark: SparkSession, result: DayResult) -> None:
-    started = time.monotonic()
-    with lake.staging() as staging:
-        merge_with: Path | None = None
-        expected = result.store_rows
-        if result.action == "merge":
-            merge_with = staging / "merge"
-            lake.fetch_day(BRONZE_LOCATIONS, result.day, merge_with)
-            expected += result.lake_rows_before or 0
-        staged = staging / BRONZE_LOCATIONS.partition_path(result.day)
-        write_day(spark, request.store_url, result.day, expected, staged, request.write, merge_with)
-        written = sum(pq.read_metadata(path).num_rows for path in staged_parquet(staged))
-        if written < result.store_rows:
-            raise RuntimeError(
-                f"{result.day}: wrote {written:,} rows but the store had {result.store_rows:,}"
-                " when the run started (deleted meanwhile?); the lake's copy was left as it was"
-            )
-        files = lake.publish_day(BRONZE_LOCATIONS, result.day, staged)
-    result.rows = written
-    result.files = len(files)
-    result.bytes = sum(f.size for f in files)
-    result.seconds = time.monotonic() - started
+def day_state_name(day: str) -> str:
+    """The state file of one exported day: ``_state/export_days/dt=YYYY-MM-DD.json``."""
+    return f"{DAY_STATE_DIR}/{BRONZE_LOCATIONS.partition.name}={day}"

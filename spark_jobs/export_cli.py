@@ -39,7 +39,8 @@ from spark_jobs.schedule import parse_schedule, run_on_schedule
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from spark_jobs.export import DayResult, ExportRequest, ExportSummary
+    from spark_jobs.export import ExportRequest, ExportSummary
+    from spark_jobs.export_plan import DayResult
     from spark_jobs.session import SparkSettings
 
 log = logging.getLogger("deliverer.export")
@@ -51,7 +52,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="export the store's history to the lake (Parquet, by day) with Spark",
         description="Export the location history from the store to <lake>/bronze/locations/dt=YYYY-MM-DD/"
         " as snappy Parquet. Without --date/--since it exports the days touched by reports stored"
-        " since the last run (watermark in <lake>/_state/export.json), replacing each day whole.",
+        " since the last run (watermark in <lake>/_state/export.json). A day the lake already holds is"
+        " rewritten as the union of its rows and the store's, one row per report (deliverer_id, msg_id):"
+        " rows pruned from the store stay in the lake.",
     )
     add_arguments(parser)
     parser.set_defaults(func=run)
@@ -69,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> N
     days.add_argument("--date", help="export this one UTC day, YYYY-MM-DD")
     days.add_argument("--since", help="export every UTC day from this one (YYYY-MM-DD) ...")
     days.add_argument("--until", help="... through this one, inclusive (default: today)")
+    days.add_argument(
+        "--rebuild", action="store_true",
+        help="replace each day named with the store's rows alone instead of merging them into the lake's copy;"
+        " refused when the lake holds reports of the day that the store does not",
+    )
+    days.add_argument(
+        "--force", action="store_true", help="with --rebuild: rebuild even so, dropping the reports only the lake holds"
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="show what would be written; write nothing, start no Spark"
     )
@@ -126,6 +137,14 @@ def requested_days(args: argparse.Namespace, today: str) -> list[str] | None:
     return None
 
 
+def check_rebuild(args: argparse.Namespace, days: list[str] | None) -> None:
+    """--rebuild names its days; --force only loosens a rebuild."""
+    if args.force and not args.rebuild:
+        raise ValueError("--force only goes with --rebuild")
+    if args.rebuild and days is None:
+        raise ValueError("--rebuild needs the days to rebuild: --date or --since/--until")
+
+
 class LazySpark:
     """Starts Spark the first time a day has to be written, then keeps it for later runs."""
 
@@ -149,6 +168,7 @@ class LazySpark:
 def run(args: argparse.Namespace, submitted: bool = False) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from spark_jobs.day_merge import DayCheckFailed
     from spark_jobs.day_writer import DayWriteOptions
     from spark_jobs.export import ExportRequest
     from spark_jobs.lake import LakeBusy
@@ -157,6 +177,7 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
     quiet_aws_logging()
     today = datetime.now(UTC).date().isoformat()
     days = requested_days(args, today)
+    check_rebuild(args, days)
     if args.slices < 0:
         raise ValueError("--slices must be 0 (the cores) or more")
     if args.every and (days is not None or args.dry_run):
@@ -164,6 +185,7 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
     request = ExportRequest(
         store_url=args.store, days=days, dry_run=args.dry_run, settle=args.settle,
         write=DayWriteOptions(max_slices=args.slices or None), transform=not args.no_transform,
+        rebuild=args.rebuild, force=args.force,
     )
     settings = SparkSettings(
         master=args.master or None, conf=parse_conf(args.conf), python=None if submitted else sys.executable
@@ -174,7 +196,7 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
             return run_scheduled(args, request, spark)
         try:
             summary = export_once(args, request, spark)
-        except (LakeBusy, BotoCoreError, ClientError) as exc:
+        except (LakeBusy, DayCheckFailed, BotoCoreError, ClientError) as exc:
             print(f"deliverer export: {exc}", file=sys.stderr)
             return 2
         print_summary(summary, args.json)
@@ -236,14 +258,15 @@ def print_progress(dry_run: bool) -> Callable[[DayResult], None]:
     def show(day: DayResult) -> None:
         had = "has" if dry_run else "had"
         lake = "not in the lake" if day.lake_rows_before is None else f"the lake {had} {day.lake_rows_before:,}"
+        why = f": {day.reason}" if day.action in ("merge", "rebuild") else ""
         if day.action == "skip":
             line = f"{day.day}  skipped: {day.reason}"
         elif dry_run:
-            line = f"{day.day}  would {day.action} {day.store_rows:,} rows from the store ({lake})"
+            line = f"{day.day}  would {day.action} {day.store_rows:,} rows from the store ({lake}){why}"
         else:
             line = (
-                f"{day.day}  {day.action:<5} {day.rows:>10,} rows  {day.files} file{'s'[:day.files != 1]:<1}"
-                f"  {day.bytes / 1e6:8.2f} MB  {day.seconds:6.1f} s  ({lake})"
+                f"{day.day}  {day.action:<7} {day.rows:>10,} rows  {day.files} file{'s'[:day.files != 1]:<1}"
+                f"  {day.bytes / 1e6:8.2f} MB  {day.seconds:6.1f} s  {lake}{why}"
             )
         print(line, file=sys.stderr, flush=True)
 

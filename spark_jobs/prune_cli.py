@@ -21,8 +21,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "prune",
         help="delete old days from the store once the lake holds them",
         description="Delete from the store the UTC days that ended more than --older-than ago and whose"
-        " row count in the lake's bronze/locations equals the store's. Every other day is kept, with the"
-        " reason: newer than the cutoff, not exported, or counts differ (export it again first).",
+        " every report (by its key, deliverer_id and msg_id) is in the lake's bronze/locations; exactly the"
+        " reports checked are deleted, so one stored meanwhile stays. Every other day is kept, with the"
+        " reason: newer than the cutoff, not exported, or reports missing from the lake (export it again).",
     )
     parser.add_argument(
         "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
@@ -40,8 +41,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def show_day(day: PruneDay) -> None:
     """One line per day on stderr: what was done and why."""
     counts = ""
-    if day.action == "deleted":
-        counts = f"  {day.deleted:,} rows"
+    if day.action in ("deleted", "would delete"):
+        counts = f"  {day.rows:,} rows"
     elif day.store_rows is not None:
         lake = "-" if day.lake_rows is None else f"{day.lake_rows:,}"
         counts = f"  (store {day.store_rows:,}, lake {lake})"
@@ -70,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         verb = "would delete" if args.dry_run else "deleted"
         count = sum(d.action in ("deleted", "would delete") for d in summary.days)
-        print(f"{verb} {count} day(s), {totals['rows_deleted']:,} rows; kept {totals['days_kept']} day(s);"
+        print(f"{verb} {count} day(s), {totals['rows']:,} rows; kept {totals['days_kept']} day(s);"
               f" cutoff {summary.cutoff}")
     return 0

@@ -71,10 +71,10 @@ DAY_PARTITION = Column("dt", StringType(), False, "UTC day of `timestamp`, YYYY-
 BRONZE_LOCATIONS = LakeTable(
     layer="bronze",
     name="locations",
-    description="Every stored location report, as stored: one row per report (msg_id unique per day).",
+    description="Every stored location report, as stored: one row per report ((deliverer_id, msg_id) unique per day).",
     partition=DAY_PARTITION,
     columns=(
-        Column("msg_id", StringType(), False, "idempotency key of the report"),
+        Column("msg_id", StringType(), False, "the report's id; with deliverer_id, its idempotency key"),
         Column("order_id", StringType(), False, "the order being delivered"),
         Column("deliverer_id", StringType(), False, "the courier"),
         Column("delivery_state", StringType(), False, "start | on_the_way | arrived"),

@@ -20,8 +20,9 @@ LEG = "from the order's previous report that day to this one"
 SILVER_LOCATIONS = LakeTable(
     layer="silver",
     name="locations",
-    description="Location reports deduplicated by msg_id, ordered per order, with the leg from the order's"
-    " previous report. Legs are measured within the UTC day: an order's first report of a day has none.",
+    description="Location reports deduplicated by key (deliverer_id, msg_id), ordered per order, with the leg"
+    " from the order's previous report. Legs are measured within the UTC day: an order's first report of a day"
+    " has none.",
     partition=DAY_PARTITION,
     columns=(
         *BRONZE_LOCATIONS.columns,
@@ -84,7 +85,11 @@ GOLD_HOTSPOTS = LakeTable(
     partition=DAY_PARTITION,
     columns=(
         Column("hour", TimestampType(), False, "start of the UTC hour"),
-        Column("cell_id", StringType(), False, "the grid cell: <row>:<column> of a grid of cell_m cells"),
+        Column(
+            "cell_id", StringType(), False,
+            "the grid cell: <row>:<column>, rows cell_m high from latitude -90, columns about cell_m wide"
+            " from longitude -180",
+        ),
         Column("cell_m", IntegerType(), False, "the grid's cell size, metres"),
         Column("cell_latitude", DoubleType(), False, "latitude of the cell's centre"),
         Column("cell_longitude", DoubleType(), False, "longitude of the cell's centre"),

@@ -7,5 +7,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+# Last on the path: bench/profile.py must not hide the standard library's profile module, which
+# cProfile imports (pyspark does, in whichever test later shares this process).
 if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+    sys.path.append(str(BENCH))

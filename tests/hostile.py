@@ -123,11 +123,14 @@ def _spoilt_report(deliverer_id: str) -> st.SearchStrategy[str]:
 
 def hostile_payloads(deliverer_id: str = "d1") -> st.SearchStrategy[bytes]:
     """Bytes a courier publishing as ``deliverer_id`` could send."""
-    as_text = st.one_of(_json_text(), deeply_nested(), _spoilt_report(deliverer_id))
-    return st.one_of(
-        st.binary(max_size=300),
-        as_text.map(lambda text: text.encode("utf-8", "surrogatepass")),
-    )
+    spoilt = _spoilt_report(deliverer_id).map(_utf8)
+    kinds = [st.binary(max_size=300), _json_text().map(_utf8), deeply_nested().map(_utf8)]
+    # Seven in ten are valid reports with one field spoilt: they reach every rule of the contract.
+    return st.integers(0, 9).flatmap(lambda kind: kinds[kind] if kind < len(kinds) else spoilt)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def valid_report_payload(deliverer_id: str, index: int, **changes: Any) -> bytes:

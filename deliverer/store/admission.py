@@ -18,18 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deliverer.contract import LocationReport, format_timestamp
-from deliverer.store.base import RejectedReport
+from deliverer.store.base import RejectedReport, ReportKey
 
 CONFLICTING_DUPLICATE = "conflicting_duplicate"
 ORDER_OWNED_BY_OTHER_COURIER = "order_owned_by_other_courier"
 
-Key = tuple[str, str]
-"""``(deliverer_id, msg_id)``."""
 Essentials = tuple[Any, ...]
 """What makes two reports with one key the same report: every field but the key."""
 
 
-def key_of(report: LocationReport) -> Key:
+def key_of(report: LocationReport) -> ReportKey:
     return (report.deliverer_id, report.msg_id)
 
 
@@ -59,14 +57,14 @@ class Admission:
 
 def admit(
     reports: Sequence[LocationReport],
-    stored: dict[Key, Essentials],
+    stored: dict[ReportKey, Essentials],
     owners: dict[str, str],
     received_at: datetime,
 ) -> Admission:
     """Sort ``reports`` (in arrival order) given the stored versions of their keys and the owners
     of their orders; reports within the batch count as stored once taken."""
     admission = Admission()
-    taken: dict[Key, LocationReport] = {}
+    taken: dict[ReportKey, LocationReport] = {}
     owner_of = dict(owners)
     for report in reports:
         key = (report.deliverer_id, report.msg_id)

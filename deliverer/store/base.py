@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -151,6 +151,9 @@ class HistoryCursor:
     msg_id: str
 
 
+ReportKey = tuple[str, str]
+"""``(deliverer_id, msg_id)``: what identifies a report (one courier's ids never collide with another's)."""
+
 EXPORT_COLUMNS: tuple[str, ...] = (
     "msg_id",
     "order_id",
@@ -283,3 +286,10 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def delete_reports(self, keys: Iterable[ReportKey]) -> int:
+        """Delete the history rows with exactly these ``(deliverer_id, msg_id)`` keys and no other (retention
+        deletes what it verified elsewhere, so a report stored meanwhile stays); returns how many went.
+        Keys not stored are skipped, so a retried call finishes the work of an interrupted one. Last
+        locations are kept. SQLite deletes in one transaction; MongoDB in batches, each idempotent."""
+        ...

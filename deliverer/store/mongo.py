@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,7 +36,7 @@ from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidName, P
 
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.store import mongo_schema
-from deliverer.store.admission import Admission, Essentials, Key, admit, essentials_of, key_of, newest_per_order
+from deliverer.store.admission import Admission, Essentials, admit, essentials_of, key_of, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     EXPORT_COLUMNS,
@@ -47,6 +48,7 @@ from deliverer.store.base import (
     InvalidPosition,
     OrderCourier,
     RejectedReport,
+    ReportKey,
     StoredReport,
     StoreUnavailable,
 )
@@ -296,7 +298,7 @@ class MongoStore:
             inserted=len(accepted), duplicates=duplicates, rejected=len(rejected), refused=tuple(refused)
         )
 
-    def _admit(self, reports: Sequence[LocationReport], now: datetime) -> tuple[Admission, dict[Key, Essentials]]:
+    def _admit(self, reports: Sequence[LocationReport], now: datetime) -> tuple[Admission, dict[ReportKey, Essentials]]:
         """Sort the batch by the admission rules and claim the orders it starts; when another writer
         started some of them first, sort it again by their owners."""
         for _ in range(CLAIM_ATTEMPTS):
@@ -306,7 +308,7 @@ class MongoStore:
                 return admission, stored
         raise StoreUnavailable("MongoDB: other writers kept starting this batch's orders first; retrying")
 
-    def _stored_versions(self, reports: Sequence[LocationReport]) -> dict[Key, Essentials]:
+    def _stored_versions(self, reports: Sequence[LocationReport]) -> dict[ReportKey, Essentials]:
         by_courier: dict[str, list[str]] = {}
         for report in reports:
             by_courier.setdefault(report.deliverer_id, []).append(report.msg_id)
@@ -612,3 +614,21 @@ class MongoStore:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    def delete_reports(self, keys: Iterable[ReportKey]) -> int:
+        # No multi-document transaction (it needs a replica set and caps its size): each batch is one
+        # delete_many by key, and deleting a key already gone is a no-op, so a retried call resumes.
+        deleted = 0
+        remaining = iter(keys)
+        while batch := list(islice(remaining, DELETE_BATCH)):
+            ids_by_courier: dict[str, list[str]] = {}
+            for deliverer_id, msg_id in batch:
+                ids_by_courier.setdefault(deliverer_id, []).append(msg_id)
+            query = {
+                "$or": [
+                    {"deliverer_id": deliverer_id, "msg_id": {"$in": ids}}
+                    for deliverer_id, ids in ids_by_courier.items()
+                ]
+            }
+            deleted += int(self._guard(self._locations.delete_many, query).deleted_count)
+        return deleted

@@ -11,13 +11,13 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from deliverer.contract import DeliveryState, LocationReport
-from deliverer.store.admission import Admission, Essentials, Key, admit, newest_per_order
+from deliverer.store.admission import Admission, Essentials, admit, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     START_POSITION,
@@ -28,6 +28,7 @@ from deliverer.store.base import (
     InvalidPosition,
     OrderCourier,
     RejectedReport,
+    ReportKey,
     StoredReport,
     StoreMissing,
     StoreUnavailable,
@@ -393,13 +394,13 @@ class SQLiteStore:
         return admission
 
     @staticmethod
-    def _stored_versions(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[Key, Essentials]:
+    def _stored_versions(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[ReportKey, Essentials]:
         """The stored versions of the batch's keys: one lookup per courier on the primary key
         (SQLite walks the index for ``deliverer_id = ? AND msg_id IN (...)``, not for row values)."""
         by_courier: dict[str, list[str]] = {}
         for report in reports:
             by_courier.setdefault(report.deliverer_id, []).append(report.msg_id)
-        found: dict[Key, Essentials] = {}
+        found: dict[ReportKey, Essentials] = {}
         for deliverer_id, msg_ids in by_courier.items():
             for start in range(0, len(msg_ids), _KEYS_PER_QUERY):
                 chunk = msg_ids[start : start + _KEYS_PER_QUERY]
@@ -687,6 +688,10 @@ class SQLiteStore:
             if _is_outage(exc):
                 raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
             raise
+
+    def delete_reports(self, keys: Iterable[ReportKey]) -> int:
+        """One transaction: the keys the caller checked, and nothing stored meanwhile."""
+        return self._write_many("DELETE FROM locations WHERE deliverer_id = ? AND msg_id = ?", list(keys))
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from deliverer.lake import LakeLocation
 from spark_jobs.schemas import LakeTable
@@ -51,6 +54,10 @@ class Lake(Protocol):
         """Rows in the day's Parquet files (from their footers); None when the day is not in the lake."""
         ...
 
+    def read_day(self, table: LakeTable, day: str, columns: Sequence[str]) -> pa.Table:
+        """These columns of the day's rows, read from its Parquet files; no rows when the day is not in the lake."""
+        ...
+
     def fetch_day(self, table: LakeTable, day: str, into: Path) -> list[Path]:
         """Copy the day's Parquet files into a local directory (to merge them with new rows)."""
         ...
@@ -69,3 +76,12 @@ class Lake(Protocol):
 def staged_parquet(staged: Path) -> Iterator[Path]:
     """The data files Spark left in a staging directory, skipping its checksums and markers."""
     return (p for p in sorted(staged.iterdir()) if p.name.endswith(PARQUET_SUFFIX) and p.name[0] not in "._")
+
+
+def read_columns(table: LakeTable, files: Sequence[pq.ParquetFile], columns: Sequence[str]) -> pa.Table:
+    """These columns of every row of a day's files, typed as the table defines them (nullable, so that
+    files written by any engine read alike)."""
+    defined = table.arrow_schema()
+    schema = pa.schema([defined.field(name).with_nullable(True) for name in columns])
+    tables = [file.read(columns=list(columns)).select(list(columns)).cast(schema) for file in files]
+    return pa.concat_tables(tables) if tables else schema.empty_table()

@@ -14,14 +14,15 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverer.lake import LakeLocation
-from spark_jobs.lake.base import PARQUET_SUFFIX, STATE_DIR, LakeBusy, LakeFile, staged_parquet
+from spark_jobs.lake.base import PARQUET_SUFFIX, STATE_DIR, LakeBusy, LakeFile, read_columns, staged_parquet
 from spark_jobs.schemas import LakeTable
 
 STAGING_DIR = "_staging"
@@ -83,6 +84,10 @@ class LocalLake:
         if not directory.is_dir():
             return None
         return sum(pq.read_metadata(path).num_rows for path in self._parquet(directory))
+
+    def read_day(self, table: LakeTable, day: str, columns: Sequence[str]) -> pa.Table:
+        paths = self._parquet(self.root / table.partition_path(day))
+        return read_columns(table, [pq.ParquetFile(path) for path in paths], columns)
 
     def fetch_day(self, table: LakeTable, day: str, into: Path) -> list[Path]:
         into.mkdir(parents=True, exist_ok=True)

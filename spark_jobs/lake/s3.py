@@ -13,7 +13,7 @@ import json
 import shutil
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverer.lake import LakeLocation
-from spark_jobs.lake.base import PARQUET_SUFFIX, STATE_DIR, LakeFile, staged_parquet
+from spark_jobs.lake.base import PARQUET_SUFFIX, STATE_DIR, LakeFile, read_columns, staged_parquet
 from spark_jobs.schemas import LakeTable
 
 FOOTER_GUESS_BYTES = 64 * 1024
@@ -69,6 +69,13 @@ class S3Lake:
         if not objects:
             return None
         return sum(self._parquet_rows(obj["Key"], obj["Size"]) for obj in objects)
+
+    def read_day(self, table: LakeTable, day: str, columns: Sequence[str]) -> pa.Table:
+        files = []
+        for obj in self._objects(table, day):
+            body = self.client.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+            files.append(pq.ParquetFile(pa.BufferReader(body)))
+        return read_columns(table, files, columns)
 
     def fetch_day(self, table: LakeTable, day: str, into: Path) -> list[Path]:
         into.mkdir(parents=True, exist_ok=True)

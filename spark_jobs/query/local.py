@@ -43,6 +43,12 @@ DUCKDB_TYPES = {
 """The Athena (Hive) type of every column the lake writes, as DuckDB spells it."""
 
 
+class LakeNotFound(ValueError):
+    """The lake directory to query is not there: said so, rather than every table answering empty."""
+
+    reason = "lake_not_found"
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """Where pyarrow finds an S3 lake: AWS by default, or any endpoint (MinIO, moto)."""
@@ -61,6 +67,10 @@ class LocalEngine:
         s3: S3Settings | None = None,
         tables: tuple[LakeTable, ...] = ALL_TABLES,
     ) -> None:
+        if not location.is_s3 and not location.local_path().is_dir():
+            path = location.local_path()
+            problem = "is not a directory" if path.exists() else "does not exist"
+            raise LakeNotFound(f"the lake directory {path} {problem}")
         self.location = location
         self.database = check_database_name(database)
         self.connection = duckdb.connect(":memory:")

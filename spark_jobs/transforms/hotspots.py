@@ -7,17 +7,13 @@ from pyspark.sql import functions as F
 
 from spark_jobs.tables import GOLD_HOTSPOTS
 from spark_jobs.transforms.frames import DAY, conform
-from spark_jobs.transforms.geo import grid_cell
+from spark_jobs.transforms.geo import with_grid_cell
 
 
 def hotspots(silver: DataFrame, cell_m: int) -> DataFrame:
     if cell_m <= 0:
         raise ValueError(f"the hotspot cell size must be positive, got {cell_m} m")
-    cell_id, centre_lat, centre_lon = grid_cell(F.col("latitude"), F.col("longitude"), cell_m)
-    cells = silver.select(
-        DAY, "hour", "deliverer_id", "order_id",
-        cell_id.alias("cell_id"), centre_lat.alias("cell_latitude"), centre_lon.alias("cell_longitude"),
-    )
+    cells = with_grid_cell(silver.select(DAY, "hour", "deliverer_id", "order_id", "latitude", "longitude"), cell_m)
     counted = cells.groupBy(DAY, "hour", "cell_id", "cell_latitude", "cell_longitude").agg(
         F.count(F.lit(1)).alias("reports"),
         F.count_distinct("deliverer_id").alias("couriers"),

@@ -1,24 +1,23 @@
-"""``silver/locations``: bronze deduplicated by ``msg_id``, typed, with each report's leg from the one before."""
+"""``silver/locations``: bronze deduplicated by report key, typed, with each report's leg from the one before."""
 
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from spark_jobs.report_keys import FIRST_COPY_ORDER, KEY_COLUMNS
 from spark_jobs.tables import SILVER_LOCATIONS
 from spark_jobs.transforms.frames import DAY, conform
 from spark_jobs.transforms.geo import haversine_km
 
-ORDER_SEQUENCE = ("timestamp", "msg_id")
-"""How an order's reports are ordered: by time, ties broken by id so every run orders them alike."""
+ORDER_SEQUENCE = ("timestamp", "msg_id", "deliverer_id")
+"""How an order's reports are ordered: by time, ties broken by key so every run orders them alike."""
 
 
 def silver_locations(bronze: DataFrame) -> DataFrame:
-    """One row per ``msg_id`` and day (the first copy stored wins), with its hour, its position in the
-    order's day and the leg from the order's previous report that day."""
-    first_copy = Window.partitionBy(DAY, "msg_id").orderBy(
-        "ingested_at", "timestamp", "order_id", "latitude", "longitude"
-    )
+    """One row per report key ``(deliverer_id, msg_id)`` and day (the first copy stored wins), with its hour,
+    its position in the order's day and the leg from the order's previous report that day."""
+    first_copy = Window.partitionBy(DAY, *KEY_COLUMNS).orderBy(*FIRST_COPY_ORDER)
     unique = bronze.withColumn("_copy", F.row_number().over(first_copy)).where(F.col("_copy") == 1)
 
     in_order = Window.partitionBy(DAY, "order_id").orderBy(*ORDER_SEQUENCE)

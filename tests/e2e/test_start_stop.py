@@ -24,7 +24,7 @@ IGNORED = shutil.ignore_patterns(".venv", "var", ".git", "__pycache__", "*.egg-i
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     current = subprocess.run(
-        ["bash", "-c", 'source scripts/setup.sh && deliverer_venv_current "$PWD" broker'], cwd=REPO
+        ["bash", "-c", 'source scripts/setup.sh && deliverer_venv_current "$PWD" local'], cwd=REPO
     )
     if current.returncode != 0:
         pytest.fail("the .venv is not installed from this pyproject.toml: run ./test.sh, which installs it")

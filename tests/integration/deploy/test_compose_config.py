@@ -32,12 +32,11 @@ from tests.integration.deploy.compose_project import (
     read_env_file,
     referenced_variables,
 )
+from tests.integration.deploy.dockerfile import DOCKERFILE, stages
 
-APP_SERVICES = {
-    "api": "app_api", "live": "app_api", "subscriber": "subscriber", "publisher": "publisher", "exporter": "spark_jobs",
-}
-# The one-shots run `deliverer broker-accounts`, `broker-certs` and `store migrate` from the subscriber's image.
-BUILT_SERVICES = {**APP_SERVICES, "mqtt-auth": "subscriber", "mqtt-certs": "subscriber", "store-migrate": "subscriber"}
+APP_SERVICES = {"api", "live", "subscriber", "publisher", "exporter"}
+# The one-shots that run `deliverer broker-accounts`, `broker-certs` and `store migrate` are built from our image too.
+BUILT_SERVICES = {*APP_SERVICES, "mqtt-auth", "mqtt-certs", "store-migrate"}
 ONE_SHOT = {"mqtt-auth", "mqtt-certs", "mongodb-users", "store-migrate", "lake-bucket"}
 LONG_RUNNING = {"mqtt", "mongodb", "minio", "api", "subscriber", "exporter"}
 MQTT_ACCOUNTS = {"api": "svc~api", "subscriber": "svc~subscriber", "publisher": "svc~publisher"}
@@ -102,15 +101,15 @@ def test_example_secrets_fit_in_urls_and_minio_accepts_them(env_example: dict[st
         assert len(env_example[name]) >= shortest, f"MinIO refuses a {name} shorter than {shortest}"
 
 
-def test_images_are_built_from_the_dockerfile_in_each_service_folder(services: dict[str, dict[str, Any]]) -> None:
+def test_each_built_service_is_its_own_target_of_the_one_dockerfile(services: dict[str, dict[str, Any]]) -> None:
     built = {name: s["build"] for name, s in services.items() if "build" in s}
-    assert set(built) == set(BUILT_SERVICES)
+    assert set(built) == BUILT_SERVICES
+    targets = stages()
     for name, build in built.items():
         context = REPO / build["context"]
         assert context.resolve() == REPO.resolve(), f"{name}: the build context must be the repository root"
-        dockerfile = context / build["dockerfile"]
-        assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
-        assert dockerfile.resolve() == (REPO / BUILT_SERVICES[name] / "Dockerfile").resolve()
+        assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE.resolve(), name
+        assert build.get("target") == name and name in targets, f"{name}: build the Dockerfile's target {name}"
 
 
 def test_every_mounted_file_exists_and_every_named_volume_is_declared(compose: dict[str, Any]) -> None:

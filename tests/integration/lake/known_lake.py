@@ -194,12 +194,18 @@ def oracle_daily() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def grid_cell(lat: float, lon: float, cell_m: int) -> tuple[str, float, float]:
-    row_deg = cell_m / METRES_PER_DEGREE
-    row = math.floor(lat / row_deg)
-    centre_lat = (row + 0.5) * row_deg
-    column_deg = row_deg / math.cos(math.radians(centre_lat))
-    column = math.floor(lon / column_deg)
-    return f"{row}:{column}", centre_lat, (column + 0.5) * column_deg
+    """Bands of cell_m from the south pole, each cut into whole columns about cell_m wide from 180°W
+    (the known routes are far from the poles and the antimeridian: no edge cases here)."""
+    band_deg = cell_m / METRES_PER_DEGREE
+    bands = math.ceil(180 / band_deg)
+    row = math.floor((lat + 90) / band_deg)
+    south = -90 + row * band_deg
+    north = 90.0 if row == bands - 1 else -90 + (row + 1) * band_deg
+    centre_lat = (south + north) / 2
+    columns = max(1, math.floor(360 * math.cos(math.radians(centre_lat)) / band_deg))
+    column_deg = 360 / columns
+    column = math.floor((lon + 180) / column_deg)
+    return f"{row}:{column}", centre_lat, -180 + (column + 0.5) * column_deg
 
 
 def oracle_hotspots(cell_m: int = 500) -> dict[tuple[str, datetime, str], dict[str, Any]]:

@@ -115,6 +115,7 @@ def test_every_table_is_a_typed_view_in_the_database(known_lake: tuple[Path, Tra
 
 
 def test_an_empty_lake_answers_every_ready_query_with_no_rows(tmp_path: Path) -> None:
+    (tmp_path / "nothing-yet").mkdir()
     with LocalEngine(parse_lake_url(str(tmp_path / "nothing-yet")), "deliverer") as engine:
         for query in ready_queries().values():
             result = engine.execute(query.sql)
@@ -144,3 +145,11 @@ def test_the_query_command_on_both_lake_kinds(
     ran = deliverer("query", "SELECT kms FROM gold_order_trips", "--lake", str(known_lake[0]))
     assert ran.returncode == 1
     assert 'Referenced column "kms" not found' in ran.stderr
+
+
+def test_a_lake_directory_that_does_not_exist_is_an_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-lake"
+    ran = deliverer("query", "SELECT count(*) FROM bronze_locations", "--lake", str(missing))
+    assert (ran.returncode, ran.stdout) == (2, "")
+    assert f"deliverer query: the lake directory {missing} does not exist" in ran.stderr
+    assert not missing.exists()

@@ -12,8 +12,11 @@ import pyarrow.parquet as pq
 from deliverer.store import open_store
 from spark_jobs.day_writer import day_bounds
 from spark_jobs.lake import Lake, LakeFile
+from spark_jobs.report_keys import KEY_COLUMNS
 from spark_jobs.schemas import BRONZE_LOCATIONS
 from spark_jobs.store_source import scan_batches
+
+KEY_ORDER = [(name, "ascending") for name in KEY_COLUMNS]
 
 
 def read_day(lake: Lake, day: str) -> pa.Table:
@@ -41,11 +44,13 @@ def lake_counts(lake: Lake, days: list[str]) -> dict[str, int | None]:
     return {day: lake.day_rows(BRONZE_LOCATIONS, day) for day in days}
 
 
-def duplicate_msg_ids(lake: Lake, days: list[str]) -> list[str]:
-    counts: Counter[str] = Counter()
+def duplicate_keys(lake: Lake, days: list[str]) -> list[tuple[str, str]]:
+    """Report keys (deliverer_id, msg_id) held more than once by these days of the lake."""
+    counts: Counter[tuple[str, str]] = Counter()
     for day in days:
-        counts.update(read_day(lake, day).column("msg_id").to_pylist())
-    return [msg_id for msg_id, n in counts.items() if n > 1]
+        table = read_day(lake, day)
+        counts.update(zip(*(table.column(c).to_pylist() for c in KEY_COLUMNS), strict=True))
+    return [key for key, n in counts.items() if n > 1]
 
 
 def files_of(lake: Lake, days: list[str]) -> dict[str, list[LakeFile]]:

@@ -1,14 +1,19 @@
-"""The two lake backends without Spark: replacing a day, counting its rows, state files, recovery."""
+"""The two lake backends without Spark: replacing a day, counting its rows, state files, recovery, and how an
+export recognises the copy of a day it wrote."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from spark_jobs.day_merge import lake_copy_as_recorded
 from spark_jobs.lake import open_lake
 from spark_jobs.lake.local import LocalLake
+from spark_jobs.report_keys import lake_keys
 from spark_jobs.schemas import BRONZE_LOCATIONS
 
 DAY = "2026-03-01"
@@ -71,3 +76,24 @@ def test_a_day_left_aside_by_a_killed_swap_is_put_back(tmp_path: Path) -> None:
     assert lake.recover() == [BRONZE_LOCATIONS.partition_path(DAY)]
     assert lake.day_rows(BRONZE_LOCATIONS, DAY) == 42
     assert not (tmp_path / "lake" / "_staging").exists()
+
+
+def test_an_export_tells_the_copy_it_wrote_from_one_changed_since(
+    lake_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    lake = open_lake(lake_url)
+    keys = pa.table({"deliverer_id": ["d1", "d1", "d2"], "msg_id": ["a", "b", "a"]})
+    with lake.staging() as staging:
+        staging.joinpath("x").mkdir()
+        pq.write_table(keys, staging / "x" / "part-0.parquet")
+        files = lake.publish_day(BRONZE_LOCATIONS, DAY, staging / "x")
+    previous = lake_keys(lake, DAY)
+    recorded = {"file_ids": [f"{f.name}:{f.size}:{f.version}" for f in files], "keys_sha256": "not-computed"}
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "deliverer.export"]
+
+    with caplog.at_level(logging.WARNING, logger="deliverer.export"):
+        assert lake_copy_as_recorded(lake, DAY, previous, recorded), "the files it wrote: no need to look inside"
+        assert warnings() == []
+        assert lake_copy_as_recorded(lake, DAY, previous, {**recorded, "file_ids": ["part-0.parquet:1:1"]})
+    assert [w.split(" (")[0] for w in warnings()] == [f"{DAY}: the lake's copy is not the one the last export recorded"]

@@ -1,5 +1,6 @@
 """Retention against a real lake: only days the lake holds in full are deleted from the store, and a
-late report for a pruned day is merged into the lake's copy instead of replacing it."""
+late report for a pruned day is merged into the lake's copy instead of replacing it. (What prune checks
+report by report: test_prune_checks.py; late reports in numbers: test_late_reports.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from spark_jobs.lake import open_lake
 from spark_jobs.prune import run_prune
 from tests.helpers import REPO, make_reports
 from tests.integration.spark_jobs.conftest import fill, utc_midnight
-from tests.integration.spark_jobs.lake_checks import duplicate_msg_ids, lake_counts, store_counts
+from tests.integration.spark_jobs.lake_checks import duplicate_keys, lake_counts, store_counts
 from tests.integration.spark_jobs.test_export import export
 
 
@@ -60,9 +61,9 @@ def test_prune_deletes_only_old_days_the_lake_holds_in_full(
     verdicts = {d.day: (d.action, d.reason) for d in summary.days}
     assert verdicts == {
         day(45): ("kept", "not exported"),
-        day(40): ("deleted", "the lake holds every row"),
-        day(39): ("kept", "counts differ: lake 1,000, store 1,001"),
-        day(38): ("deleted", "the lake holds every row"),
+        day(40): ("deleted", "the lake holds every report"),
+        day(39): ("kept", "1 of its 1,001 reports not in the lake: export the day again first"),
+        day(38): ("deleted", "the lake holds every report"),
         day(1): ("kept", "newer than the cutoff"),
     }
     assert store_counts(store_url, [day(45), day(40), day(39), day(38), day(1)]) == {
@@ -72,16 +73,17 @@ def test_prune_deletes_only_old_days_the_lake_holds_in_full(
     # A report arriving late for a pruned day: the lake keeps its 1,000 rows and gains the new one.
     fill(store_url, reports_on(40, 1, "late40"))
     again = export(spark, store_url, lake)
-    assert {d.day: d.action for d in again.days} == {day(45): "write", day(40): "merge", day(39): "write"}
+    assert {d.day: d.action for d in again.days} == {day(45): "write", day(40): "merge", day(39): "merge"}
     assert lake_counts(lake, [day(40), day(39), day(38)]) == {day(40): 1001, day(39): 1001, day(38): 1000}
-    assert duplicate_msg_ids(lake, [day(40)]) == []
+    assert duplicate_keys(lake, [day(40)]) == []
 
     done = deliverer("prune", "--store", store_url, "--lake", lake_url, "--older-than", "30d", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    deleted = {d["day"] for d in result["days"] if d["action"] == "deleted"}
-    assert deleted == {day(45), day(39)}
-    assert f"{day(40)}  kept" in done.stderr
+    deleted = {d["day"]: d["rows"] for d in result["days"] if d["action"] == "deleted"}
+    assert deleted == {day(45): 100, day(40): 1, day(39): 1001}, "every stored report of those days is in the lake"
+    assert f"{day(40)}  deleted      the lake holds every report  1 rows" in done.stderr
+    assert lake_counts(lake, [day(45), day(40), day(39)]) == {day(45): 100, day(40): 1001, day(39): 1001}
 
 
 def test_export_dry_run_from_the_command_line_starts_no_spark(tmp_path: Path) -> None:

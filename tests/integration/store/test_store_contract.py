@@ -11,7 +11,7 @@ from itertools import pairwise
 from deliverer.contract import LocationReport
 from deliverer.store import HistoryCursor, RejectedReport, Store, open_store
 from deliverer.store.base import EXPORT_COLUMNS, REJECTED_PAYLOAD_KEEP_BYTES
-from tests.helpers import make_reports, wait_until
+from tests.helpers import make_reports, stored_ids, wait_until
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -344,3 +344,26 @@ def test_two_couriers_starting_one_order_in_one_batch_the_first_one_owns_it(stor
     assert result.inserted == 1 and [r.reason for r in result.refused] == ["order_owned_by_other_courier"]
     owner = store.order_courier("o1")
     assert owner is not None and owner.deliverer_id == "d2"
+
+
+def test_delete_reports_removes_exactly_the_keys_given(store: Store) -> None:
+    mine = [report("o1", "a", T0), report("o1", "b", T0 + timedelta(minutes=1))]
+    other_courier = LocationReport(
+        msg_id="c", order_id="o2", deliverer_id="d2", delivery_state="start", timestamp=T0, latitude=45.0, longitude=9.0
+    )
+    store.insert_batch([*mine, other_courier])
+    # The key is the pair: courier d2 has no report "a", courier d1 has no report "c".
+    assert store.delete_reports([("d1", "a"), ("d2", "a"), ("d1", "c"), ("d1", "never-stored")]) == 1
+    assert sorted(stored_ids(store)) == ["b", "c"]
+    last = store.last_location("o1")
+    assert last is not None and last.msg_id == "b"
+    assert store.delete_reports(iter([("d1", "a")])) == 0, "a retried delete finds nothing more to do"
+    assert store.delete_reports([]) == 0
+
+
+def test_delete_reports_takes_many_keys_from_a_stream(store: Store) -> None:
+    reports = make_reports(2_500, orders=40, start=T0)
+    store.insert_batch(reports)
+    doomed = reports[:2_400]
+    assert store.delete_reports((r.deliverer_id, r.msg_id) for r in doomed) == 2_400
+    assert sorted(stored_ids(store)) == sorted(r.msg_id for r in reports[2_400:])

@@ -138,7 +138,7 @@ def test_a_retained_killer_cannot_kill_new_client_ids_forever(
 def test_thousands_of_hostile_payloads_among_good_reports_through_a_real_broker(
     broker: Mosquitto, store: Store, subscriber: Callable[..., ServiceProcess]
 ) -> None:
-    hostile = collect_examples(hostile_payloads("d1"), 5000)
+    hostile = collect_examples(hostile_payloads("d1"), 6500)
     good = [valid_report_payload(f"d{i % 2 + 1}", i) for i in range(1000)]
     stream = [(TOPIC, payload) for payload in hostile] + [
         (f"deliverers/{json.loads(p)['deliverer_id']}/location", p) for p in good
@@ -170,4 +170,4 @@ def test_thousands_of_hostile_payloads_among_good_reports_through_a_real_broker(
     ids = stored_ids(store)
     assert len(ids) == len(set(ids)) and set(ids) == expected_ids
     assert Counter(r.reason for r in store.rejected(limit=10_000)) == expected_rejections
-    assert len(hostile) == 5000 and total >= 4000, f"only {total} of the generated payloads were hostile"
+    assert total >= 5000, f"only {total} of the {len(hostile)} generated payloads were refused"

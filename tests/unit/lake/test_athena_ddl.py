@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from deliverer.contract import MIN_TIMESTAMP_MS, Rejection, validate_report
 from deliverer.lake import parse_lake_url
 from deliverer_cli.main import main
 from spark_jobs.athena.ddl import MAX_COMMENT_CHARS, create_table, lake_ddl
@@ -102,3 +103,17 @@ def test_the_command_prints_the_statements(capsys: pytest.CaptureFixture[str]) -
 def test_the_command_refuses_a_local_lake(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["athena", "ddl", "--lake", "var/lake"]) == 2
     assert "not an s3://bucket/prefix lake" in capsys.readouterr().err
+
+
+def test_the_default_projection_starts_on_the_day_of_the_oldest_accepted_timestamp() -> None:
+    """Every day the contract lets into the store is a day Athena projects: nothing exported is unseen."""
+    report = {
+        "msg_id": "m1", "order_id": "o1", "deliverer_id": "d1", "delivery_state": "start",
+        "latitude": 45.0, "longitude": 9.0,
+    }
+    oldest = validate_report({**report, "timestamp": MIN_TIMESTAMP_MS}).timestamp
+    with pytest.raises(Rejection):
+        validate_report({**report, "timestamp": MIN_TIMESTAMP_MS - 1})
+    for table in ALL_TABLES:
+        properties = parse_create_table(create_table("tracking", LAKE, table)).properties
+        assert properties["projection.dt.range"].split(",")[0] == oldest.date().isoformat()

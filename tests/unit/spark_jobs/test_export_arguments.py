@@ -5,12 +5,15 @@ import argparse
 import pytest
 
 from spark_jobs.export import days_in_range
-from spark_jobs.export_cli import requested_days
+from spark_jobs.export_cli import check_rebuild, requested_days
 from spark_jobs.session import parse_conf
 
 
-def args(date: str | None = None, since: str | None = None, until: str | None = None) -> argparse.Namespace:
-    return argparse.Namespace(date=date, since=since, until=until)
+def args(
+    date: str | None = None, since: str | None = None, until: str | None = None, rebuild: bool = False,
+    force: bool = False,
+) -> argparse.Namespace:
+    return argparse.Namespace(date=date, since=since, until=until, rebuild=rebuild, force=force)
 
 
 def test_no_dates_means_incremental() -> None:
@@ -36,6 +39,14 @@ def test_since_until_is_inclusive_and_until_defaults_to_today() -> None:
 def test_contradictory_or_malformed_dates_are_refused(given: argparse.Namespace) -> None:
     with pytest.raises(ValueError):
         requested_days(given, "2026-03-05")
+
+
+def test_a_rebuild_names_its_days() -> None:
+    check_rebuild(args(date="2026-03-01", rebuild=True, force=True), ["2026-03-01"])
+    with pytest.raises(ValueError, match="--rebuild needs the days to rebuild"):
+        check_rebuild(args(rebuild=True), None)
+    with pytest.raises(ValueError, match="--force only goes with --rebuild"):
+        check_rebuild(args(since="2026-03-01", force=True), ["2026-03-01"])
 
 
 def test_days_in_range_crosses_months() -> None:
