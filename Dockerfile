@@ -1,6 +1,6 @@
 # Every application image, one build target per docker-compose.yml service, from the repository root:
 #   docker build --target api -t deliverer-api .
-# Targets: api, subscriber, publisher and the one-shots mqtt-auth, mqtt-certs and store-migrate carry
+# Targets: api, live, subscriber, publisher and the one-shots mqtt-auth, mqtt-certs and store-migrate carry
 # the core dependencies (requirements/core.txt); exporter adds the lake tools (Spark, pyarrow, DuckDB,
 # boto3: requirements/lake.txt) and Java. Dependencies come from the lock files with their hashes
 # (scripts/lock.sh writes them), before the source, so a source change does not reinstall them.
@@ -43,6 +43,11 @@ ENTRYPOINT ["deliverer"]
 FROM service AS api
 EXPOSE 8000
 CMD ["api", "--host", "0.0.0.0", "--port", "8000"]
+
+# Order streams and tracking pages (deliverer live): the API's code and dependencies, its own port.
+FROM service AS live
+EXPOSE 8001
+CMD ["live", "--host", "0.0.0.0", "--live-port", "8001"]
 
 FROM service AS subscriber
 CMD ["subscribe"]

@@ -11,7 +11,8 @@
 #
 # Any other flag is passed to `deliverer publish` (see `deliverer publish --help`).
 # Environment: DELIVERER_STORE_URL (default sqlite:///var/deliverer.db), DELIVERER_MQTT_PORT (1883),
-# DELIVERER_API_PORT (8000), DELIVERER_METRICS_PORT (9100, the subscriber's /metrics),
+# DELIVERER_API_PORT (8000), DELIVERER_LIVE_PORT (8001, live streams and tracking pages),
+# DELIVERER_METRICS_PORT (9100, the subscriber's /metrics),
 # DELIVERER_LEGACY_TIMEZONE (local), DELIVERER_RUN_DIR (var/run). Every `deliverer` command reads the
 # same variables: export one and they all move together.
 
@@ -46,6 +47,7 @@ done
 RUN_DIR="${DELIVERER_RUN_DIR:-var/run}"
 STORE_URL="${DELIVERER_STORE_URL:-sqlite:///var/deliverer.db}"
 METRICS_PORT="${DELIVERER_METRICS_PORT:-9100}"
+LIVE_PORT="${DELIVERER_LIVE_PORT:-8001}"
 DELIVERER="$ROOT/.venv/bin/deliverer"
 mkdir -p "$RUN_DIR"
 
@@ -83,6 +85,7 @@ if [ "$LEGACY" = 1 ]; then
     API_PORT="$LEGACY_API_PORT"
 fi
 API_URL="http://127.0.0.1:$API_PORT"
+LIVE_URL="http://127.0.0.1:$LIVE_PORT"
 
 if [ "$MODE" = auto ]; then
     MODE=local
@@ -137,6 +140,25 @@ print(f"\ntry it:\n  curl -s{key} {url}\n  curl -s{key} '{api}/v1/orders/{order}
 PY
 }
 
+tracking_url() {  # tracking_url SUMMARY LIVE_URL API_URL API_KEY: the tracking page of the burst's first order
+    "$ROOT/.venv/bin/python" - "$@" <<'PY'
+import json, sys, urllib.request
+
+summary_path, live, api, key = sys.argv[1:5]
+order = json.loads(open(summary_path).read().strip().splitlines()[-1])["order_ids"][0]
+if not key:
+    print(f"{live}/track/{order}")
+    sys.exit(0)
+# With an API key the page may need one: a signed link opens that order alone (a day).
+request = urllib.request.Request(
+    f"{api}/v1/orders/{order}/tracking-link", data=b"{}", method="POST",
+    headers={"X-API-Key": key, "Content-Type": "application/json"},
+)
+with urllib.request.urlopen(request, timeout=10) as response:
+    print(json.loads(response.read())["url"])
+PY
+}
+
 # --- Docker Compose -------------------------------------------------------------------------
 env_setting() {  # env_setting NAME DEFAULT: NAME's value in .env
     local value
@@ -170,6 +192,7 @@ open(".env", "w").write(re.sub(r"change-me[A-Za-z0-9-]*", lambda _m: secrets.tok
     else
         DOCKER_API_PORT="$(env_setting API_PORT 8000)"
     fi
+    DOCKER_LIVE_URL="http://127.0.0.1:$(env_setting LIVE_PORT 8001)"
     # Written before `up`, so that ./stop.sh also stops what a failed start left running.
     echo docker > "$RUN_DIR/mode"
     say "starting the Docker Compose stack"
@@ -185,10 +208,15 @@ open(".env", "w").write(re.sub(r"change-me[A-Za-z0-9-]*", lambda _m: secrets.tok
         READ_KEY=""
         [ "$(env_setting API_KEY_READS 0)" != 1 ] || READ_KEY="$(env_setting API_KEY "")"
         report_burst "$SUMMARY" "$API_URL" "docker compose logs subscriber" "$READ_KEY"
+        TRACK="$(tracking_url "$SUMMARY" "$DOCKER_LIVE_URL" "$API_URL" "$(env_setting API_KEY "")")"
+        TRACK="$TRACK  (live map; every active order: $DOCKER_LIVE_URL/track/)"
+    else
+        TRACK="$DOCKER_LIVE_URL/track/  (every active order, live)"
     fi
     cat >&2 <<EOF
 
 API:     $API_URL  (OpenAPI: $API_URL/openapi.json)
+Track:   $TRACK
 Logs:    docker compose logs -f
 Stop:    ./stop.sh   (./stop.sh --purge also deletes the data volumes)
 EOF
@@ -247,8 +275,8 @@ wait_for() {  # wait_for NAME SECONDS CHECK...: poll CHECK until it succeeds or 
     done
 }
 
-api_ready() {
-    "$ROOT/.venv/bin/python" - "$API_URL/readyz" <<'PY'
+ready() {  # ready URL: the URL answers 200
+    "$ROOT/.venv/bin/python" - "$1" <<'PY'
 import sys, urllib.request
 try:
     with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
@@ -258,10 +286,15 @@ except Exception:
 PY
 }
 
+api_ready() {
+    ready "$API_URL/readyz"
+}
+
 BROKER_KIND="$("$DELIVERER" broker --which)"
 check_port broker "$MQTT_PORT" DELIVERER_MQTT_PORT
 check_port subscriber "$METRICS_PORT" DELIVERER_METRICS_PORT
 check_port api "$API_PORT" DELIVERER_API_PORT
+check_port live "$LIVE_PORT" DELIVERER_LIVE_PORT
 
 MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
 # One subscriber here, on the plain topic filter: Mosquitto restores a plain subscription of a
@@ -278,10 +311,13 @@ wait_for broker 15 port_open "$MQTT_PORT"
 start_service subscriber "$METRICS_PORT" "$DELIVERER" subscribe --mqtt-url "$MQTT_URL" --store "$STORE_URL" \
     --topic "$TOPIC" --client-id deliverer-local-subscriber --metrics-port "$METRICS_PORT"
 start_service api "$API_PORT" "$DELIVERER" api --host 127.0.0.1 --port "$API_PORT" --store "$STORE_URL" \
+    --mqtt-url "$MQTT_URL" --live-port "$LIVE_PORT"
+start_service live "$LIVE_PORT" "$DELIVERER" live --host 127.0.0.1 --live-port "$LIVE_PORT" --store "$STORE_URL" \
     --mqtt-url "$MQTT_URL"
 wait_for api 60 api_ready
+wait_for live 60 ready "$LIVE_URL/readyz"
 wait_for subscriber 30 grep -q "subscribed to" "$RUN_DIR/subscriber.log"
-say "ready: broker ($BROKER_KIND) $MQTT_URL, API $API_URL, store $STORE_URL"
+say "ready: broker ($BROKER_KIND) $MQTT_URL, API $API_URL, live $LIVE_URL, store $STORE_URL"
 
 if [ "$BURST" = 1 ]; then
     say "burst: $WORKERS couriers x $LOCATIONS reports, interval $INTERVAL s"
@@ -290,6 +326,9 @@ if [ "$BURST" = 1 ]; then
         --locations "$LOCATIONS" --json "${PUBLISH_EXTRA[@]}" >"$SUMMARY" ||
         fail "the burst did not complete; see $SUMMARY"
     report_burst "$SUMMARY" "$API_URL" "$RUN_DIR/subscriber.log" ""
+    TRACK="$(tracking_url "$SUMMARY" "$LIVE_URL" "$API_URL" "")  (live map; every active order: $LIVE_URL/track/)"
+else
+    TRACK="$LIVE_URL/track/  (every active order, live)"
 fi
 # Other commands find these services without flags when they read the same settings.
 EXPORTS=""
@@ -305,7 +344,8 @@ fi
 cat >&2 <<EOF
 API:      $API_URL  (OpenAPI: $API_URL/openapi.json)
 Metrics:  http://127.0.0.1:$METRICS_PORT/metrics (subscriber), $API_URL/metrics (API)
-Logs:     $RUN_DIR/{broker,subscriber,api}.log
+Logs:     $RUN_DIR/{broker,subscriber,api,live}.log
 Postman:  import app_api/postman_collection.json (variable baseUrl = $API_URL)
 Stop:     ./stop.sh   (./stop.sh --purge also deletes the data)
+Track:    $TRACK
 EOF

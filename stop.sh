@@ -47,9 +47,9 @@ stop_service() {  # stop_service NAME: SIGTERM, wait up to 30 s, then SIGKILL
     rm -f "$pid_file" "$RUN_DIR/$name.port"
 }
 
-# The API first (no new reports), then the subscriber (drains its batch), the broker last.
+# The live server and the API first (no new reports), then the subscriber (drains its batch), the broker last.
 stopped=0
-for name in api subscriber broker; do
+for name in live api subscriber broker; do
     if [ -f "$RUN_DIR/$name.pid" ]; then
         stop_service "$name"
         stopped=1

@@ -13,6 +13,9 @@ deliverer_apt_install mosquitto mosquitto
 deliverer_apt_install java openjdk-17-jre-headless
 # BusyBox's sh is the /bin/sh of the broker image: the deploy tests run its scripts under it too.
 deliverer_apt_install busybox busybox
+# The tracking page's tests drive Debian's own headless Chromium and its driver: no browser is downloaded.
+deliverer_apt_install chromium chromium
+deliverer_apt_install chromedriver chromium-driver
 
 echo "==> ruff" >&2
 .venv/bin/ruff check .

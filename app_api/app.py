@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from app_api import couriers, health, ingest, legacy, openapi, reads
+from app_api import couriers, health, ingest, legacy, lookups, openapi, reads, tracking, tracks
 from app_api.errors import register_error_handlers
 from app_api.metrics import init_metrics
 from app_api.resources import EXTENSION_KEY, ResourceSettings, WorkerResources
@@ -30,11 +30,23 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "MQTT_CLIENT_ID_PREFIX": "deliverer-api",
     "METRICS_MULTIPROC_DIR": None,
     "LEGACY_TIMEZONE": None,
+    "TRACKING_SECRET": None,
+    "SERVES_LIVE": False,
+    "LIVE_URL": None,
+    "LIVE_PORT": 8001,
+    "ACTIVE_WITHIN_MINUTES": 30,
+    "TILE_URL": None,
+    "TILE_ATTRIBUTION": None,
 }
 """``PUBLISH_TIMEOUT_S``: how long a POST waits for the broker's PUBACKs; ``BROKER_WAIT_S``: how
 long a request waits for a (re)connection before answering 503; ``PUBLISH_WINDOW``: most
 unacknowledged publishes per worker process; ``LEGACY_TIMEZONE``: the ``tzinfo`` the original
-system's routes read and write timestamps without offset in, ``None`` for the server's local time."""
+system's routes read and write timestamps without offset in, ``None`` for the server's local time;
+``TRACKING_SECRET``: the key tracking links are signed with (bytes; ``None``: no links);
+``SERVES_LIVE``: this app runs inside the live server, which serves the tracking pages (else they
+redirect there); ``LIVE_URL``: where browsers reach the live server (``None``: this request's host on
+``LIVE_PORT``); ``ACTIVE_WITHIN_MINUTES``: an order is active with a report this recent;
+``TILE_URL``/``TILE_ATTRIBUTION``: map tiles for the tracking page (``None``: drawn without)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -53,6 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     init_metrics(app, app.config["METRICS_MULTIPROC_DIR"])
     register_error_handlers(app)
-    for blueprint in (ingest.bp, reads.bp, couriers.bp, legacy.bp, health.bp, openapi.bp):
+    for blueprint in (
+        ingest.bp, reads.bp, couriers.bp, tracks.bp, lookups.bp, tracking.bp, legacy.bp, health.bp, openapi.bp,
+    ):
         app.register_blueprint(blueprint)
     return app

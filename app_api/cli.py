@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app_api.legacy_dialect import zone_label, zone_named
+from app_api.tracking_links import secret_from
 from deliverer.placeholders import refuse_placeholders
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env, local_api_port
 
@@ -21,6 +22,8 @@ METRICS_DIR_PREFIX = "deliverer-api-metrics-"
 ENV_API_KEY = "DELIVERER_API_KEY"
 ENV_API_KEY_READS = "DELIVERER_API_KEY_READS"
 ENV_LEGACY_TIMEZONE = "DELIVERER_LEGACY_TIMEZONE"
+ENV_TRACKING_SECRET = "DELIVERER_TRACKING_SECRET"
+DEFAULT_LIVE_PORT = "8001"
 
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -32,7 +35,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "api",
         help="serve the HTTP API (ingest to MQTT, reads from the store)",
         description="Serve the HTTP API with gunicorn (gthread workers). Writes need the X-API-Key"
-        f" header when ${ENV_API_KEY} is set; reads too when ${ENV_API_KEY_READS}=1.",
+        f" header when ${ENV_API_KEY} is set; reads too when ${ENV_API_KEY_READS}=1. Tracking links are"
+        f" signed with ${ENV_TRACKING_SECRET} (else a key derived from ${ENV_API_KEY}).",
     )
     parser.add_argument("--host", default=env("DELIVERER_API_HOST", "127.0.0.1"),
                         help="address [$DELIVERER_API_HOST]")
@@ -68,7 +72,42 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--access-log", action="store_true", default=env("DELIVERER_API_ACCESS_LOG", "") == "1",
         help="log every request (gunicorn) [$DELIVERER_API_ACCESS_LOG=1]",
     )
+    add_tracking_flags(parser)
     parser.set_defaults(func=run)
+
+
+def add_tracking_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the tracking pages and links, which the API and the live server both serve."""
+    parser.add_argument(
+        "--live-url", default=env("DELIVERER_LIVE_URL", ""),
+        help="where browsers reach the live server, for tracking links and redirects (default: the"
+        " request's host on --live-port) [$DELIVERER_LIVE_URL]",
+    )
+    parser.add_argument("--live-port", type=int, default=int(env("DELIVERER_LIVE_PORT", DEFAULT_LIVE_PORT)),
+                        help="the live server's port [$DELIVERER_LIVE_PORT]")
+    parser.add_argument(
+        "--tile-url", default=env("DELIVERER_TILE_URL", ""),
+        help="map tiles for the tracking page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        " (default none: the route is drawn to scale without a map) [$DELIVERER_TILE_URL]",
+    )
+    parser.add_argument("--tile-attribution", default=env("DELIVERER_TILE_ATTRIBUTION", ""),
+                        help="the tiles' attribution, shown on the map [$DELIVERER_TILE_ATTRIBUTION]")
+    parser.add_argument(
+        "--active-within", type=int, default=int(env("DELIVERER_ACTIVE_WITHIN_MINUTES", "30")),
+        help="an order is active with a report this many minutes old or newer [$DELIVERER_ACTIVE_WITHIN_MINUTES]",
+    )
+
+
+def check_tracking_flags(args: argparse.Namespace) -> None:
+    placeholders = ("{z}", "{x}", "{y}")
+    if args.tile_url and not (
+        args.tile_url.startswith(("https://", "http://")) and all(part in args.tile_url for part in placeholders)
+    ):
+        raise ValueError(f"--tile-url {args.tile_url!r} is not an http(s) URL with {{z}}, {{x}} and {{y}}")
+    if not 1 <= args.active_within <= 7 * 24 * 60:
+        raise ValueError("--active-within is 1 to 10080 minutes")
+    if not 0 <= args.live_port <= 65535:
+        raise ValueError(f"--live-port {args.live_port} is not a TCP port")
 
 
 def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, Any]:
@@ -81,6 +120,12 @@ def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, A
         "PUBLISH_TIMEOUT_S": args.publish_timeout,
         "METRICS_MULTIPROC_DIR": metrics_dir,
         "LEGACY_TIMEZONE": zone_named(args.legacy_timezone),
+        "TRACKING_SECRET": secret_from(env(ENV_TRACKING_SECRET, "") or None, env(ENV_API_KEY, "") or None),
+        "LIVE_URL": getattr(args, "live_url", "") or None,
+        "LIVE_PORT": getattr(args, "live_port", int(DEFAULT_LIVE_PORT)),
+        "TILE_URL": getattr(args, "tile_url", "") or None,
+        "TILE_ATTRIBUTION": getattr(args, "tile_attribution", "") or None,
+        "ACTIVE_WITHIN_MINUTES": getattr(args, "active_within", 30),
     }
 
 
@@ -88,6 +133,7 @@ def refuse_placeholder_secrets(args: argparse.Namespace) -> None:
     """The API key and the passwords in the broker and store URLs, as .env hands them to the container."""
     refuse_placeholders({
         ENV_API_KEY: env(ENV_API_KEY, ""),
+        ENV_TRACKING_SECRET: env(ENV_TRACKING_SECRET, ""),
         "the password in --mqtt-url": urlsplit(args.mqtt_url).password or "",
         "the password in --store": urlsplit(args.store).password or "",
     })
@@ -99,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--workers and --threads must be at least 1, --publish-timeout positive")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port")
+    check_tracking_flags(args)
     log.info("the original system's route reads timestamps without offset in %s",
              zone_label(zone_named(args.legacy_timezone)))
     if args.server == "flask":

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app_api.auth import require_key_for_reads
+from app_api.auth import require_read_access
 from app_api.cursor import InvalidCursor, decode_cursor, encode_cursor
 from app_api.errors import ApiError
 from app_api.resources import get_store
@@ -20,7 +20,7 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
 bp = Blueprint("reads", __name__)
-bp.before_request(require_key_for_reads)
+bp.before_request(require_read_access)
 
 
 @bp.get("/v1/orders/<order_id>/last-location")
@@ -33,7 +33,7 @@ def locations(order_id: str) -> Response:
     check_order_id(order_id)
     since = _time_param("since")
     until = _time_param("until")
-    limit = _limit_param()
+    limit = limit_param()
     after = _cursor_param()
     # One row more than asked tells whether another page exists without a second query.
     rows = get_store().history(order_id, since=since, until=until, limit=limit + 1, after=after)
@@ -86,7 +86,7 @@ def _field(name: str, reason: str, message: str) -> dict[str, Any]:
     return {"field": name, "reason": reason, "message": message}
 
 
-def _bad_parameter(name: str, reason: str, message: str) -> ApiError:
+def bad_parameter(name: str, reason: str, message: str) -> ApiError:
     return ApiError(400, "invalid_parameter", f"{name}: {message}", fields=[_field(name, reason, message)])
 
 
@@ -96,29 +96,29 @@ def _time_param(name: str) -> datetime | None:
         return None
     if _is_digits(text):
         if len(text) > 14:
-            raise _bad_parameter(name, "invalid_timestamp", "epoch milliseconds out of range")
+            raise bad_parameter(name, "invalid_timestamp", "epoch milliseconds out of range")
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         hint = " (a '+' in a URL means a space: write the offset as %2B or use Z)" if " " in text else ""
-        raise _bad_parameter(
+        raise bad_parameter(
             name, "invalid_timestamp", f"must be an RFC 3339 time with offset or epoch milliseconds{hint}"
         ) from None
     if moment.tzinfo is None:
-        raise _bad_parameter(name, "invalid_timestamp", "must carry a UTC offset, e.g. 'Z'")
+        raise bad_parameter(name, "invalid_timestamp", "must carry a UTC offset, e.g. 'Z'")
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise _bad_parameter(name, "invalid_timestamp", "is out of range") from None
+        raise bad_parameter(name, "invalid_timestamp", "is out of range") from None
 
 
-def _limit_param() -> int:
+def limit_param() -> int:
     text = request.args.get("limit")
     if text is None:
         return DEFAULT_PAGE
     if not _is_digits(text) or len(text) > 4 or not 1 <= int(text) <= MAX_PAGE:
-        raise _bad_parameter("limit", "out_of_range", f"must be an integer from 1 to {MAX_PAGE}")
+        raise bad_parameter("limit", "out_of_range", f"must be an integer from 1 to {MAX_PAGE}")
     return int(text)
 
 
@@ -133,4 +133,4 @@ def _cursor_param() -> HistoryCursor | None:
     try:
         return decode_cursor(text)
     except InvalidCursor as exc:
-        raise _bad_parameter("cursor", "invalid_cursor", str(exc)) from None
+        raise bad_parameter("cursor", "invalid_cursor", str(exc)) from None

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from app_api import cli as api_cli
+from app_api.live import cli as live_cli
 from deliverer.logs import configure_logging
 from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable
@@ -17,7 +18,7 @@ from spark_jobs import athena_cli, export_cli, prune_cli, query_cli, transform_c
 from subscriber import cli as subscriber_cli
 
 COMMANDS = (
-    subscriber_cli, stats, rejected, store, broker, broker_accounts, broker_certs, publisher_cli, api_cli,
+    subscriber_cli, stats, rejected, store, broker, broker_accounts, broker_certs, publisher_cli, api_cli, live_cli,
     export_cli, prune_cli, transform_cli, athena_cli, query_cli,
 )
 

@@ -9,9 +9,11 @@ from deliverer.store.base import (
     Handover,
     HistoryCursor,
     InsertResult,
+    InvalidPosition,
     OrderCourier,
     RejectedReport,
     Store,
+    StoredReport,
     StoreMissing,
     StoreUnavailable,
 )
@@ -21,11 +23,13 @@ __all__ = [
     "Handover",
     "HistoryCursor",
     "InsertResult",
+    "InvalidPosition",
     "OrderCourier",
     "RejectedReport",
     "Store",
     "StoreMissing",
     "StoreUnavailable",
+    "StoredReport",
     "open_store",
 ]
 

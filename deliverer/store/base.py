@@ -119,6 +119,31 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class StoredReport:
+    """A report with its position in the store's ingest log: where a live stream resumes.
+
+    Positions are opaque text, in storage order when compared with :func:`position_order`.
+    """
+
+    position: str
+    report: LocationReport
+
+
+START_POSITION = "0"
+"""Before every stored report, on every backend."""
+
+
+class InvalidPosition(ValueError):
+    """Text that is not a position this store gives (a hostile or foreign ``Last-Event-ID``)."""
+
+
+def position_order(position: str) -> tuple[int, str]:
+    """Sort key of positions: every backend writes them without leading zeros or padded to one
+    width, so that a longer position is a later one and equal lengths compare as text."""
+    return (len(position), position)
+
+
+@dataclass(frozen=True)
 class HistoryCursor:
     """Position after the last row of a history page: rows strictly after (timestamp, msg_id)."""
 
@@ -227,6 +252,33 @@ class Store(Protocol):
 
     def delete_between(self, start: datetime, end: datetime) -> int:
         """Delete history with start <= timestamp < end (retention); last locations are kept."""
+        ...
+
+    def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
+        """The courier's newest stored report, whatever the order (newest timestamp, then msg_id)."""
+        ...
+
+    def orders_by_recency(
+        self,
+        since: datetime | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        after: HistoryCursor | None = None,
+    ) -> list[LocationReport]:
+        """Last locations of orders, newest report first, with timestamp >= ``since``;
+        ``active_only`` leaves out arrived orders. ``after`` is the (timestamp, order_id) of the
+        previous page's last row (carried in ``HistoryCursor.msg_id``)."""
+        ...
+
+    def head_position(self) -> str:
+        """The position of the newest stored report (``START_POSITION`` when empty)."""
+        ...
+
+    def reports_stored_after(
+        self, position: str, order_id: str | None = None, limit: int = 1000
+    ) -> list[StoredReport]:
+        """Reports stored after ``position``, oldest first in storage order, of one order or all;
+        raise :class:`InvalidPosition` for text this backend never gave."""
         ...
 
     def ping(self) -> None:

@@ -40,13 +40,16 @@ from deliverer.store.admission import Admission, Essentials, admit, essentials_o
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     EXPORT_COLUMNS,
+    START_POSITION,
     Counts,
     Handover,
     HistoryCursor,
     InsertResult,
+    InvalidPosition,
     OrderCourier,
     RejectedReport,
     ReportKey,
+    StoredReport,
     StoreUnavailable,
 )
 from deliverer.store.mongo_errors import MongoWriteRefused, duplicates_of, guarded
@@ -103,6 +106,12 @@ _URL_SPELLINGS: dict[str, tuple[str, ...]] = {
     "wTimeoutMS": ("wtimeoutms", "timeoutms"),
     "appname": ("appname",),
 }
+
+
+LIVE_SETTLE = timedelta(seconds=1)
+"""How old a stored report must be before live streams see it. Replicas stamp ``ingested_at``
+before their batch commits, so a batch stamped earlier can become visible after a later one;
+waiting this long lets it land before the tail moves past its stamp."""
 
 
 def client_options(url: str, timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
@@ -186,6 +195,18 @@ def _rejected_entry(doc: dict[str, Any]) -> RejectedReport:
         payload_size=doc["payload_size"],
         id=str(doc["_id"]),
     )
+
+
+def _position(doc: dict[str, Any]) -> str:
+    ms = int(doc["ingested_at"].timestamp() * 1000)
+    return f"{ms:013d}{doc['_id']}"
+
+
+def _parse_position(position: str) -> tuple[datetime, ObjectId]:
+    ms, key = position[:13], position[13:]
+    if len(position) != 37 or not (ms.isascii() and ms.isdigit()) or not ObjectId.is_valid(key):
+        raise InvalidPosition(f"not a position of this store: {position[:40]!r}")
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC), ObjectId(key)
 
 
 class MongoStore:
@@ -533,6 +554,59 @@ class MongoStore:
                 self._locations.bulk_write, [DeleteOne({"_id": doc["_id"]}) for doc in batch], ordered=False
             )
             deleted += int(result.deleted_count)
+
+    def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
+        cursor = (
+            self._locations.find({"deliverer_id": deliverer_id}, {"_id": False, "ingested_at": False})
+            .sort([("timestamp", DESCENDING), ("msg_id", DESCENDING)])
+            .limit(1)
+        )
+        docs = self._guard(list, cursor)
+        return _report(docs[0]) if docs else None
+
+    def orders_by_recency(
+        self,
+        since: datetime | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        after: HistoryCursor | None = None,
+    ) -> list[LocationReport]:
+        if limit <= 0:
+            return []
+        query: dict[str, Any] = {}
+        if since is not None:
+            query["timestamp"] = {"$gte": since}
+        if active_only:
+            query["delivery_state"] = {"$ne": DeliveryState.ARRIVED.value}
+        if after is not None:
+            query["$or"] = [
+                {"timestamp": {"$lt": after.timestamp}},
+                {"timestamp": after.timestamp, "_id": {"$lt": after.msg_id}},
+            ]
+        cursor = self._last.find(query).sort([("timestamp", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_report(doc) for doc in self._guard(list, cursor)]
+
+    def head_position(self) -> str:
+        cursor = (
+            self._locations.find({"ingested_at": {"$lte": datetime.now(UTC) - LIVE_SETTLE}}, {"ingested_at": True})
+            .sort([("ingested_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(1)
+        )
+        docs = self._guard(list, cursor)
+        return _position(docs[0]) if docs else START_POSITION
+
+    def reports_stored_after(
+        self, position: str, order_id: str | None = None, limit: int = 1000
+    ) -> list[StoredReport]:
+        """Positions are (ingested_at, _id), fixed width; only reports settled for ``LIVE_SETTLE``."""
+        query: dict[str, Any] = {"ingested_at": {"$lte": datetime.now(UTC) - LIVE_SETTLE}}
+        if position != START_POSITION:
+            at, key = _parse_position(position)
+            query["$or"] = [{"ingested_at": {"$gt": at}}, {"ingested_at": at, "_id": {"$gt": key}}]
+        if order_id is not None:
+            query["order_id"] = order_id
+        cursor = self._locations.find(query).sort([("ingested_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [StoredReport(_position(doc), _report(doc)) for doc in self._guard(list, cursor)]
 
     def ping(self) -> None:
         self._guard(self._database.command, "ping")

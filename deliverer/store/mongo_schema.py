@@ -26,6 +26,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("order_id", ASCENDING), ("timestamp", DESCENDING)], name="order_timestamp"),
         IndexModel([("timestamp", ASCENDING)], name="timestamp"),
         IndexModel([("ingested_at", ASCENDING)], name="ingested_at"),
+        # A courier's newest report; the ingest log that live streams tail, whole and by order.
+        IndexModel([("deliverer_id", ASCENDING), ("timestamp", DESCENDING)], name="deliverer_timestamp"),
+        IndexModel([("ingested_at", ASCENDING), ("_id", ASCENDING)], name="ingest_order"),
+        IndexModel(
+            [("order_id", ASCENDING), ("ingested_at", ASCENDING), ("_id", ASCENDING)], name="order_ingest_order"
+        ),
     ],
     "rejected": [
         IndexModel([("received_at", DESCENDING), ("_id", DESCENDING)], name="newest_first"),
@@ -38,8 +44,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "delivery_attempts": [IndexModel([("last_at", ASCENDING)], name="last_at")],
     "order_handovers": [IndexModel([("order_id", ASCENDING), ("_id", ASCENDING)], name="order")],
+    # Orders by their newest report (the active ones filtered by time).
+    "last_locations": [IndexModel([("timestamp", DESCENDING), ("_id", DESCENDING)], name="recent")],
 }
-"""The indexes of this release, by collection (``orders`` and ``last_locations`` need only ``_id``)."""
+"""The indexes of this release, by collection (``orders`` needs only ``_id``)."""
 
 LEGACY_MSG_ID_INDEX = "msg_id_unique"
 SUPERSEDED: dict[str, dict[str, str]] = {

@@ -20,13 +20,16 @@ from deliverer.contract import DeliveryState, LocationReport
 from deliverer.store.admission import Admission, Essentials, admit, newest_per_order
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
+    START_POSITION,
     Counts,
     Handover,
     HistoryCursor,
     InsertResult,
+    InvalidPosition,
     OrderCourier,
     RejectedReport,
     ReportKey,
+    StoredReport,
     StoreMissing,
     StoreUnavailable,
 )
@@ -119,6 +122,12 @@ CREATE TABLE IF NOT EXISTS delivery_attempts (
     attempts INTEGER NOT NULL,
     last_ms INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS locations_deliverer_ts ON locations (deliverer_id, ts_ms DESC);
+-- An index's entries end with the rowid: this one reads an order's reports in ingest order.
+CREATE INDEX IF NOT EXISTS locations_order_ingest ON locations (order_id);
+CREATE INDEX IF NOT EXISTS last_locations_recent ON last_locations (ts_ms DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS last_locations_active ON last_locations (ts_ms DESC, order_id DESC)
+    WHERE delivery_state <> 'arrived';
 """
 
 _UPSERT_LAST = f"""
@@ -597,6 +606,62 @@ class SQLiteStore:
             raise StoreUnavailable(f"SQLite store {self.path}: delete failed: {exc}") from exc
         return cursor.rowcount
 
+    def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
+        row = self._query_one(
+            f"SELECT {_COLS} FROM locations WHERE deliverer_id = ? ORDER BY ts_ms DESC, msg_id DESC LIMIT 1",
+            (deliverer_id,),
+        )
+        return _report(row) if row else None
+
+    def orders_by_recency(
+        self,
+        since: datetime | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        after: HistoryCursor | None = None,
+    ) -> list[LocationReport]:
+        clauses = ["1"]
+        params: list[Any] = []
+        if since is not None:
+            clauses.append("ts_ms >= ?")
+            params.append(_ms(since))
+        if active_only:
+            # Written as the partial index's condition, so that the index serves the query.
+            clauses.append("delivery_state <> 'arrived'")
+        if after is not None:
+            clauses.append("(ts_ms < ? OR (ts_ms = ? AND order_id < ?))")
+            params.extend([_ms(after.timestamp), _ms(after.timestamp), after.msg_id])
+        rows = self._query(
+            f"SELECT {_COLS} FROM last_locations WHERE {' AND '.join(clauses)}"
+            " ORDER BY ts_ms DESC, order_id DESC LIMIT ?",
+            (*params, max(0, limit)),
+        )
+        return [_report(row) for row in rows]
+
+    def head_position(self) -> str:
+        row = self._query_one("SELECT max(rowid) FROM locations", ())
+        return str(row[0]) if row and row[0] is not None else START_POSITION
+
+    def reports_stored_after(
+        self, position: str, order_id: str | None = None, limit: int = 1000
+    ) -> list[StoredReport]:
+        """Positions are rowids: one writer at a time, each new row above every stored one, so a
+        reader sees them committed in rowid order. A rowid comes back only when the newest row
+        is deleted (retention of a report stored last with an old timestamp), which live streams
+        may then miss; the history never does."""
+        after = _rowid(position)
+        if order_id is None:
+            rows = self._query(
+                f"SELECT rowid, {_COLS} FROM locations WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit)
+            )
+        else:
+            rows = self._query(
+                f"SELECT rowid, {_COLS} FROM locations INDEXED BY locations_order_ingest"
+                " WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                (order_id, after, limit),
+            )
+        return [StoredReport(str(row[0]), _report(row[1:])) for row in rows]
+
     def ping(self) -> None:
         # Reads a page of the file: a connection opened before the file broke still notices.
         self._query_one("SELECT 1 FROM locations LIMIT 1", ())
@@ -639,3 +704,9 @@ class SQLiteStore:
     def _query_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         rows = self._query(sql, params)
         return rows[0] if rows else None
+
+
+def _rowid(position: str) -> int:
+    if not (position.isascii() and position.isdigit() and len(position) <= 19) or position != str(int(position)):
+        raise InvalidPosition(f"not a position of this store: {position[:40]!r}")
+    return int(position)

@@ -110,6 +110,7 @@ def test_auto_mode_falls_back_to_local_processes_when_compose_is_too_old(repo_co
     env = {
         **docker_env(tmp_path, "2.5.0"),
         "DELIVERER_MQTT_PORT": str(free_port()),
+        "DELIVERER_LIVE_PORT": str(free_port()),
         "DELIVERER_API_PORT": str(free_port()),
         "DELIVERER_STORE_URL": "",
     }
@@ -120,7 +121,7 @@ def test_auto_mode_falls_back_to_local_processes_when_compose_is_too_old(repo_co
             "==> a Docker engine answers, but Docker Compose 2.5.0 is older than 2.7 (its `up --wait` hangs on "
             "one-shot services): running local processes instead"
         ) in started.stderr
-        assert set(service_pids(repo_copy)) == {"broker", "subscriber", "api"}
+        assert set(service_pids(repo_copy)) == {"broker", "subscriber", "api", "live"}
         assert (repo_copy / "var/run/mode").read_text().strip() == "local"
     finally:
         stopped = run(repo_copy, env, "./stop.sh", "--purge")

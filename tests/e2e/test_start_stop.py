@@ -78,6 +78,7 @@ def test_start_runs_a_burst_answerable_by_the_api_and_stop_leaves_nothing(repo_c
     env = {
         **os.environ,
         "DELIVERER_MQTT_PORT": str(free_port()),
+        "DELIVERER_LIVE_PORT": str(free_port()),
         "DELIVERER_API_PORT": str(api_port),
         "DELIVERER_METRICS_PORT": str(free_port()),
         "DELIVERER_STORE_URL": "",
@@ -88,6 +89,11 @@ def test_start_runs_a_burst_answerable_by_the_api_and_stop_leaves_nothing(repo_c
         )
         assert started.returncode == 0, started.stdout + started.stderr
         assert "curl -s http://127.0.0.1:" in started.stdout
+        # The closing lines end with the tracking page of an order of the burst, which answers.
+        track_url = started.stderr.strip().splitlines()[-1].split()[1]
+        assert track_url.startswith(f"http://127.0.0.1:{env['DELIVERER_LIVE_PORT']}/track/")
+        with urllib.request.urlopen(track_url, timeout=10) as page:
+            assert page.status == 200 and b'id="tracker"' in page.read()
         summary = json.loads((repo_copy / "var/run/last-burst.json").read_text().strip().splitlines()[-1])
         assert summary["acked"] == summary["sent"] == 200
         for order_id in summary["order_ids"]:
@@ -99,7 +105,7 @@ def test_start_runs_a_burst_answerable_by_the_api_and_stop_leaves_nothing(repo_c
         assert json.loads(published.stdout)["acked"] == 4
 
         first_pids = service_pids(repo_copy)
-        assert set(first_pids) == {"broker", "subscriber", "api"}
+        assert set(first_pids) == {"broker", "subscriber", "api", "live"}
         again = run(repo_copy, env, "./start.sh", "--local", "--workers", "2", "--interval", "0", "--locations", "3")
         assert again.returncode == 0, again.stdout + again.stderr
         assert service_pids(repo_copy) == first_pids, "a second start must reuse the running services"
@@ -128,6 +134,7 @@ def test_legacy_serves_the_original_client_on_port_5000_unchanged(repo_copy: Pat
     env = {
         **os.environ,
         "DELIVERER_MQTT_PORT": str(free_port()),
+        "DELIVERER_LIVE_PORT": str(free_port()),
         "DELIVERER_METRICS_PORT": str(metrics_port),
         "DELIVERER_API_PORT": "",
         "DELIVERER_API_URL": "",

@@ -22,10 +22,19 @@ COLLECTION = Path(__file__).resolve().parents[3] / "app_api" / "postman_collecti
 KEY = "postman-key"
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_: Any) -> None:
+        return None
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+    follow_redirects: bool = True,
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    opener = urllib.request.build_opener() if follow_redirects else urllib.request.build_opener(_NoRedirects)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with opener.open(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -62,7 +71,8 @@ def send(item: dict[str, Any], variables: dict[str, str]) -> tuple[int, bytes]:
     headers = {h["key"]: substitute(h["value"], variables) for h in request["header"]}
     body = request.get("body", {}).get("raw")
     data = substitute(body, variables).encode() if body is not None else None
-    return http(request["method"], substitute(request["url"]["raw"], variables), data, headers)
+    follow = item.get("protocolProfileBehavior", {}).get("followRedirects", True)
+    return http(request["method"], substitute(request["url"]["raw"], variables), data, headers, follow)
 
 
 def answer(item: dict[str, Any], variables: dict[str, str], want: int) -> tuple[int, bytes]:
@@ -92,7 +102,7 @@ def covered_operations(collection: dict[str, Any]) -> set[tuple[str, str]]:
             method = item["request"]["method"]
             path = item["request"]["url"]["raw"].removeprefix("{{baseUrl}}").split("?")[0]
             for documented_method, template in documented_operations():
-                pattern = re.escape(template).replace(re.escape("{order_id}"), "[^/]+")
+                pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))
                 if method == documented_method and re.fullmatch(pattern, path):
                     covered.add((method, template))
     return covered

@@ -34,7 +34,7 @@ from tests.integration.deploy.compose_project import (
 )
 from tests.integration.deploy.dockerfile import DOCKERFILE, stages
 
-APP_SERVICES = {"api", "subscriber", "publisher", "exporter"}
+APP_SERVICES = {"api", "live", "subscriber", "publisher", "exporter"}
 # The one-shots that run `deliverer broker-accounts`, `broker-certs` and `store migrate` are built from our image too.
 BUILT_SERVICES = {*APP_SERVICES, "mqtt-auth", "mqtt-certs", "store-migrate"}
 ONE_SHOT = {"mqtt-auth", "mqtt-certs", "mongodb-users", "store-migrate", "lake-bucket"}
@@ -143,6 +143,7 @@ def test_services_wait_for_their_dependencies_to_be_healthy_or_done(services: di
         "lake-bucket": {"minio": "service_healthy"},
         "store-migrate": {"mongodb-users": "service_completed_successfully"},
         "api": {**migrated, "mqtt": "service_healthy"},
+        "live": {**migrated, "mqtt": "service_healthy"},
         "subscriber": {**migrated, "mqtt": "service_healthy"},
         "exporter": {**migrated, "lake-bucket": "service_completed_successfully"},
         "publisher": {"mqtt": "service_healthy"},

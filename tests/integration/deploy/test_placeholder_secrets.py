@@ -22,7 +22,8 @@ def test_every_placeholder_in_env_example_is_refused_by_a_service_that_holds_it(
     refused_by = {
         "mqtt-auth": {"MQTT_SUBSCRIBER_PASSWORD", "MQTT_API_PASSWORD", "MQTT_PUBLISHER_PASSWORD",
                       "MQTT_HEALTHCHECK_PASSWORD", "MQTT_COURIERS"},
-        "api": {"API_KEY", "MONGO_APP_PASSWORD"},
+        "api": {"API_KEY", "MONGO_APP_PASSWORD", "TRACKING_SECRET"},
+        "live": {"API_KEY", "MONGO_APP_PASSWORD", "TRACKING_SECRET"},
         "lake-bucket": {"MINIO_ROOT_PASSWORD", "LAKE_SECRET_KEY"},
     }
     example = read_env_file(ENV_EXAMPLE)
@@ -42,6 +43,21 @@ def test_the_api_refuses_to_start_with_a_placeholder_secret() -> None:
     )
     assert done.returncode == 2, done
     assert "DELIVERER_API_KEY, the password in --mqtt-url, the password in --store" in done.stderr
+    assert HOW in done.stderr
+
+
+def test_the_live_server_refuses_to_start_with_a_placeholder_secret() -> None:
+    example = read_env_file(ENV_EXAMPLE)
+    done = deliverer(
+        "live", "--live-port", "0", "--mqtt-url", f"mqtt://svc~api:{example['MQTT_API_PASSWORD']}@127.0.0.1:1",
+        "--store", f"mongodb://u:{example['MONGO_APP_PASSWORD']}@127.0.0.1:1/db",
+        env={"DELIVERER_API_KEY": example["API_KEY"], "DELIVERER_TRACKING_SECRET": example["TRACKING_SECRET"]},
+    )
+    assert done.returncode == 2, done
+    assert (
+        "DELIVERER_API_KEY, DELIVERER_TRACKING_SECRET, the password in --mqtt-url, the password in --store"
+        in done.stderr
+    )
     assert HOW in done.stderr
 
 

@@ -1,0 +1,79 @@
+"""The live server's ASGI application: order streams natively, every other route by the Flask app.
+
+The Flask app runs in a pool of threads (a2wsgi), as it would under gunicorn's threads, so the
+pages, the track files and every JSON read answer here exactly as on the API, with the same
+key and token rules, while the streams need no thread at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from a2wsgi import WSGIMiddleware
+from flask import Flask
+
+from app_api.auth import API_KEY_HEADER, TOKEN_PARAM, check_read_access
+from app_api.errors import ApiError
+from app_api.live.feed import LiveFeed
+from app_api.live.stream import OrderStream, Receive, Send, StreamSettings, send_error
+from deliverer.contract import ID_PATTERN
+from deliverer.store import StoreUnavailable
+
+log = logging.getLogger("deliverer.live")
+
+LIVE_PATH = re.compile(r"/v1/orders/([^/]*)/live")
+
+
+class LiveApp:
+    def __init__(self, flask_app: Flask, feed: LiveFeed, settings: StreamSettings, wsgi_threads: int = 8) -> None:
+        self.flask_app = flask_app
+        self.config: Mapping[str, Any] = flask_app.config
+        self.feed = feed
+        self.settings = settings
+        self._wsgi = WSGIMiddleware(flask_app, workers=wsgi_threads)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        match = LIVE_PATH.fullmatch(scope.get("path", "")) if scope["type"] == "http" else None
+        if match is None:
+            await self._wsgi(scope, receive, send)  # type: ignore[arg-type]
+            return
+        try:
+            await self._stream(scope, match.group(1), receive, send)
+        except ApiError as error:
+            await send_error(send, error)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable: %s", exc)
+            await send_error(send, ApiError(503, "store_unavailable", "the location store is unavailable; retry later"))
+
+    async def _stream(self, scope: dict[str, Any], order_id: str, receive: Receive, send: Send) -> None:
+        if scope["method"] != "GET":
+            raise ApiError(405, "method_not_allowed", f"{scope['method']} is not allowed on {scope['path']}")
+        if not ID_PATTERN.fullmatch(order_id):
+            raise ApiError(
+                400, "invalid_order_id", "an order id is 1-64 characters of A-Z a-z 0-9 _ . : -",
+                fields=[{"field": "order_id", "reason": "invalid_id",
+                         "message": "must be 1-64 characters of A-Z a-z 0-9 _ . : -"}],
+            )
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        token = query.get(TOKEN_PARAM, [None])[0]
+        check_read_access(self.config, order_id, headers.get(API_KEY_HEADER.lower(), ""), token)
+        resume = headers.get("last-event-id") or query.get("last_event_id", [None])[0]
+        await OrderStream(self.feed, self.settings, order_id, resume).serve(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.feed.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
