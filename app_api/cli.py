@@ -15,8 +15,9 @@ from app_api.legacy_dialect import zone_label, zone_named
 from app_api.tracking_links import secret_from
 from deliverer.placeholders import refuse_placeholders
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env, local_api_port
+from deliverer.usage import UsageError
 
-log = logging.getLogger("deliverer.api")
+log = logging.getLogger(__name__)
 
 METRICS_DIR_PREFIX = "deliverer-api-metrics-"
 ENV_API_KEY = "DELIVERER_API_KEY"
@@ -103,11 +104,11 @@ def check_tracking_flags(args: argparse.Namespace) -> None:
     if args.tile_url and not (
         args.tile_url.startswith(("https://", "http://")) and all(part in args.tile_url for part in placeholders)
     ):
-        raise ValueError(f"--tile-url {args.tile_url!r} is not an http(s) URL with {{z}}, {{x}} and {{y}}")
+        raise UsageError(f"--tile-url {args.tile_url!r} is not an http(s) URL with {{z}}, {{x}} and {{y}}")
     if not 1 <= args.active_within <= 7 * 24 * 60:
-        raise ValueError("--active-within is 1 to 10080 minutes")
+        raise UsageError("--active-within is 1 to 10080 minutes")
     if not 0 <= args.live_port <= 65535:
-        raise ValueError(f"--live-port {args.live_port} is not a TCP port")
+        raise UsageError(f"--live-port {args.live_port} is not a TCP port")
 
 
 def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, Any]:
@@ -142,9 +143,9 @@ def refuse_placeholder_secrets(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     refuse_placeholder_secrets(args)
     if args.workers < 1 or args.threads < 1 or args.publish_timeout <= 0:
-        raise ValueError("--workers and --threads must be at least 1, --publish-timeout positive")
+        raise UsageError("--workers and --threads must be at least 1, --publish-timeout positive")
     if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port {args.port} is not a TCP port")
+        raise UsageError(f"--port {args.port} is not a TCP port")
     check_tracking_flags(args)
     log.info("the original system's route reads timestamps without offset in %s",
              zone_label(zone_named(args.legacy_timezone)))

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from deliverer.store import StoreMissing, StoreUnavailable
 
-log = logging.getLogger("deliverer.api")
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
 

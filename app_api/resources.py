@@ -20,7 +20,7 @@ from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import WindowedPublisher
 from deliverer.store import Store, StoreUnavailable, open_store
 
-log = logging.getLogger("deliverer.api")
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "deliverer_api"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from deliverer.usage import UsageError
+
 S3_SCHEMES = ("s3://", "s3a://")
 
 
@@ -50,19 +52,19 @@ def parse_lake_url(url: str) -> LakeLocation:
     """Parse a lake URL; local paths are made absolute so that every worker sees the same place."""
     text = url.strip()
     if not text:
-        raise ValueError("the lake URL is empty: use a directory or s3://bucket/prefix")
+        raise UsageError("the lake URL is empty: use a directory or s3://bucket/prefix")
     for scheme in S3_SCHEMES:
         if text.startswith(scheme):
             bucket, _, prefix = text.removeprefix(scheme).partition("/")
             if not bucket:
-                raise ValueError(f"lake URL {url!r} names no bucket: use s3://bucket/prefix")
+                raise UsageError(f"lake URL {url!r} names no bucket: use s3://bucket/prefix")
             return LakeLocation(bucket=bucket, prefix=prefix.strip("/"))
     if text.startswith("file:"):
         text = text.removeprefix("file:")
         if text.startswith("//"):
             text = text.removeprefix("//")
             if not text:
-                raise ValueError(f"lake URL {url!r} names no directory")
+                raise UsageError(f"lake URL {url!r} names no directory")
     elif "://" in text:
-        raise ValueError(f"unsupported lake URL {url!r}: use a directory, file:///path or s3://bucket/prefix")
+        raise UsageError(f"unsupported lake URL {url!r}: use a directory, file:///path or s3://bucket/prefix")
     return LakeLocation(path=Path(text).expanduser().resolve())

@@ -18,7 +18,7 @@ from deliverer_cli.broker_auth.accounts import COURIERS_SETTING, SERVICE_PASSWOR
 from deliverer_cli.broker_auth.control import ControlError
 from deliverer_cli.broker_auth.sync import CONFIG_NAME, sync_accounts
 
-log = logging.getLogger("deliverer.broker_accounts")
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +11,7 @@ from app_api.live import cli as live_cli
 from deliverer.logs import configure_logging
 from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable
+from deliverer.usage import UsageError
 from deliverer_cli import broker, broker_accounts, broker_certs, rejected, stats, store
 from publisher import cli as publisher_cli
 from spark_jobs import athena_cli, export_cli, prune_cli, query_cli, transform_cli
@@ -21,8 +21,6 @@ COMMANDS = (
     subscriber_cli, stats, rejected, store, broker, broker_accounts, broker_certs, publisher_cli, api_cli, live_cli,
     export_cli, prune_cli, transform_cli, athena_cli, query_cli,
 )
-
-log = logging.getLogger("deliverer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"deliverer {args.command}: store unavailable: {exc}", file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"deliverer {args.command}: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
+        # The lake commands still say "bad input" with a plain ValueError; every other command raises
+        # UsageError, so a ValueError from them is a bug and keeps its traceback.
+        if not args.func.__module__.startswith("spark_jobs."):
+            raise
         print(f"deliverer {args.command}: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:

@@ -18,6 +18,7 @@ from deliverer.contract import LocationReport, Rejection, parse_report
 from deliverer.durations import parse_duration
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, env
 from deliverer.store import RejectedReport, Store, open_store
+from deliverer.usage import UsageError
 
 DEFAULT_LIMIT = 50
 SHOW_PAYLOAD_CHARS = 300
@@ -82,12 +83,12 @@ def _moment(text: str) -> datetime:
 
 def _select(store: Store, args: argparse.Namespace, ids: Sequence[str] = ()) -> list[RejectedReport]:
     if args.limit < 1:
-        raise ValueError("--limit must be at least 1")
+        raise UsageError("--limit must be at least 1")
     if ids:
         found = [store.rejected_entry(entry_id) for entry_id in ids]
         missing = [entry_id for entry_id, entry in zip(ids, found, strict=True) if entry is None]
         if missing:
-            raise ValueError(f"no dead letter with id {', '.join(missing)}")
+            raise UsageError(f"no dead letter with id {', '.join(missing)}")
         return [entry for entry in found if entry is not None]
     return store.rejected(limit=args.limit, reason=args.reason, since=args.since)
 
@@ -133,7 +134,7 @@ def run_show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if entry is None:
-        raise ValueError(f"no dead letter with id {args.id}")
+        raise UsageError(f"no dead letter with id {args.id}")
     fields = _as_dict(entry)
     if args.json:
         print(json.dumps(fields))
@@ -161,7 +162,7 @@ def _replayed(entry: RejectedReport) -> LocationReport | str:
 
 def run_replay(args: argparse.Namespace) -> int:
     if not args.ids and args.reason is None and args.since is None:
-        raise ValueError("say which dead letters to replay: ids, --reason or --since")
+        raise UsageError("say which dead letters to replay: ids, --reason or --since")
     store = open_store(args.store, create=False)
     try:
         entries = _select(store, args, args.ids)

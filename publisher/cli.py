@@ -27,7 +27,7 @@ from publisher.mqtt_transport import MqttTransport
 from publisher.summary import print_table, summary_json
 from publisher.transport import Transport
 
-log = logging.getLogger("deliverer.publisher")
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
 MAX_WORKERS = 100_000

@@ -21,10 +21,11 @@ from deliverer.settings import (
 )
 from deliverer.store import open_store
 from deliverer.store.base import DEFAULT_REJECTED_MAX_COUNT
+from deliverer.usage import UsageError
 from subscriber import metrics
 from subscriber.consumer import Subscriber, SubscriberConfig
 
-log = logging.getLogger("deliverer.subscriber")
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,9 +83,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.batch_ms < 0:
-        raise ValueError("--batch-size must be at least 1 and --batch-ms not negative")
+        raise UsageError("--batch-size must be at least 1 and --batch-ms not negative")
     if args.rejected_max_count < 0:
-        raise ValueError("--rejected-max-count must not be negative")
+        raise UsageError("--rejected-max-count must not be negative")
     config = SubscriberConfig(
         endpoint=parse_mqtt_url(args.mqtt_url),
         client_id=args.client_id,

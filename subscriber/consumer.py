@@ -34,7 +34,7 @@ from subscriber.broker_watch import BrokerWatch
 from subscriber.metrics import SubscriberMetrics
 from subscriber.poison import plan_attempts
 
-log = logging.getLogger("deliverer.subscriber")
+log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0

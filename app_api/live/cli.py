@@ -16,8 +16,9 @@ from app_api.cli import (
     refuse_placeholder_secrets,
 )
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env
+from deliverer.usage import UsageError
 
-log = logging.getLogger("deliverer.live")
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,9 +62,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.wsgi_threads < 1 or args.max_streams < 1:
-        raise ValueError("--workers, --wsgi-threads and --max-streams must be at least 1")
+        raise UsageError("--workers, --wsgi-threads and --max-streams must be at least 1")
     if args.poll <= 0 or args.heartbeat <= 0 or args.end_after_arrived < 0:
-        raise ValueError("--poll and --heartbeat must be positive, --end-after-arrived not negative")
+        raise UsageError("--poll and --heartbeat must be positive, --end-after-arrived not negative")
     check_tracking_flags(args)
     refuse_placeholder_secrets(args)
     from gunicorn.arbiter import Arbiter

@@ -17,6 +17,7 @@ from deliverer.store.base import (
     StoreMissing,
     StoreUnavailable,
 )
+from deliverer.usage import UsageError
 
 __all__ = [
     "Counts",
@@ -46,10 +47,10 @@ def open_store(url: str, create: bool = True) -> Store:
 
         path = url.removeprefix("sqlite://").removeprefix("/")
         if not path:
-            raise ValueError("a SQLite store URL needs a path, e.g. sqlite:///var/deliverer.db")
+            raise UsageError("a SQLite store URL needs a path, e.g. sqlite:///var/deliverer.db")
         return SQLiteStore(path, create=create)
     if scheme in ("mongodb", "mongodb+srv"):
         from deliverer.store.mongo import MongoStore
 
         return MongoStore(url)
-    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host/db")
+    raise UsageError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host/db")

@@ -54,6 +54,7 @@ from deliverer.store.base import (
 )
 from deliverer.store.mongo_errors import MongoWriteRefused, duplicates_of, guarded
 from deliverer.store.mongo_schema import INDEXES, StoreNotMigrated
+from deliverer.usage import UsageError
 
 __all__ = ["INDEXES", "MongoStore", "MongoWriteRefused", "StoreNotMigrated", "Timeouts", "client_options"]
 
@@ -122,12 +123,12 @@ def client_options(url: str, timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
     """
     given = {name.lower(): value for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
     if given.get("w") == "0":
-        raise ValueError(
+        raise UsageError(
             "the MongoDB store URL sets w=0: writes would not be acknowledged, so a lost report would go unnoticed"
             " (leave w out for majority, or give a number of servers)"
         )
     if given.get("journal", "").lower() == "false":
-        raise ValueError(
+        raise UsageError(
             "the MongoDB store URL sets journal=false: a report is acknowledged to the broker only once it is"
             " journaled (leave journal out)"
         )
@@ -219,12 +220,12 @@ class MongoStore:
         try:
             client: MongoClient[dict[str, Any]] = MongoClient(url, **client_options(url, timeouts))
         except ConfigurationError as exc:
-            raise ValueError(f"invalid MongoDB store URL: {exc}") from exc
+            raise UsageError(f"invalid MongoDB store URL: {exc}") from exc
         try:
             try:
                 database = client.get_default_database(default=DEFAULT_DATABASE)
             except (ConfigurationError, InvalidName) as exc:
-                raise ValueError(f"invalid MongoDB store URL: {exc}") from exc
+                raise UsageError(f"invalid MongoDB store URL: {exc}") from exc
             self._bind(client, database)
             if verify_indexes:
                 self.verify_indexes()
