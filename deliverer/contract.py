@@ -231,6 +231,11 @@ class LocationReport(BaseModel):
         return json.dumps(self.to_json_dict(), separators=(",", ":")).encode()
 
 
+REPORT_FIELDS: tuple[str, ...] = tuple(LocationReport.model_fields)
+"""Every field of a report, in the contract's order. The stores' columns, the export's columns and the
+track files' columns are this list, so they cannot drift from the contract or from one another."""
+
+
 def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

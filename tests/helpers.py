@@ -18,7 +18,7 @@ from typing import TypeVar
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import WindowedPublisher
-from deliverer.store import Store
+from deliverer.store import Store, admission
 from deliverer.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -62,12 +62,8 @@ def make_reports(
 
 
 def newest_per_order(reports: Iterable[LocationReport]) -> dict[str, LocationReport]:
-    newest: dict[str, LocationReport] = {}
-    for r in reports:
-        cur = newest.get(r.order_id)
-        if cur is None or (r.timestamp, r.msg_id) > (cur.timestamp, cur.msg_id):
-            newest[r.order_id] = r
-    return newest
+    """What every store must hold as the last locations of ``reports``, by order."""
+    return {report.order_id: report for report in admission.newest_per_order(reports)}
 
 
 def stored_ids(store: Store) -> list[str]:

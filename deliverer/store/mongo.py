@@ -34,9 +34,17 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidName, PyMongoError
 
-from deliverer.contract import DeliveryState, LocationReport
+from deliverer.contract import REPORT_FIELDS, DeliveryState, LocationReport
 from deliverer.store import mongo_schema
-from deliverer.store.admission import Admission, Essentials, admit, essentials_of, key_of, newest_per_order
+from deliverer.store.admission import (
+    RECENCY_FIELDS,
+    Admission,
+    Essentials,
+    admit,
+    essentials_of,
+    key_of,
+    newest_per_order,
+)
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     EXPORT_COLUMNS,
@@ -64,19 +72,6 @@ DELETE_BATCH = 1000
 CLAIM_ATTEMPTS = 3
 WHOLE_HISTORY_READ = timedelta(minutes=10)
 """Bound of the one read that visits every stored report (the days an export or prune must see)."""
-REPORT_FIELDS = (
-    "msg_id",
-    "order_id",
-    "deliverer_id",
-    "delivery_state",
-    "timestamp",
-    "latitude",
-    "longitude",
-    "speed_kmh",
-    "heading",
-    "accuracy_m",
-    "seq",
-)
 
 
 @dataclass(frozen=True)
@@ -159,11 +154,12 @@ def _report(doc: dict[str, Any]) -> LocationReport:
 
 
 def _older_than(doc: dict[str, Any]) -> dict[str, Any]:
-    """Filter matching a stored last location that ``doc`` should replace."""
+    """Filter matching a stored last location that ``doc`` should replace: one before it by
+    :data:`~deliverer.store.admission.RECENCY_FIELDS`, compared field by field in turn."""
     return {
         "$or": [
-            {"timestamp": {"$lt": doc["timestamp"]}},
-            {"timestamp": doc["timestamp"], "msg_id": {"$lt": doc["msg_id"]}},
+            {**{name: doc[name] for name in RECENCY_FIELDS[:place]}, field: {"$lt": doc[field]}}
+            for place, field in enumerate(RECENCY_FIELDS)
         ]
     }
 
