@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -15,6 +15,7 @@ from app_api.trip import TripSummary
 from deliverer.contract import ID_PATTERN, LocationReport
 from deliverer.store import HistoryCursor
 from deliverer.store.base import MAX_HISTORY_LIMIT
+from deliverer.timestamps import InvalidTimestamp, parse_timestamp_text
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -94,23 +95,11 @@ def _time_param(name: str) -> datetime | None:
     text = request.args.get(name)
     if text is None:
         return None
-    if _is_digits(text):
-        if len(text) > 14:
-            raise bad_parameter(name, "invalid_timestamp", "epoch milliseconds out of range")
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        return parse_timestamp_text(text)
+    except InvalidTimestamp as exc:
         hint = " (a '+' in a URL means a space: write the offset as %2B or use Z)" if " " in text else ""
-        raise bad_parameter(
-            name, "invalid_timestamp", f"must be an RFC 3339 time with offset or epoch milliseconds{hint}"
-        ) from None
-    if moment.tzinfo is None:
-        raise bad_parameter(name, "invalid_timestamp", "must carry a UTC offset, e.g. 'Z'")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise bad_parameter(name, "invalid_timestamp", "is out of range") from None
+        raise bad_parameter(name, "invalid_timestamp", exc.message + hint) from None
 
 
 def limit_param() -> int:

@@ -18,6 +18,7 @@ from deliverer.contract import LocationReport, Rejection, parse_report
 from deliverer.durations import parse_duration
 from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, env
 from deliverer.store import RejectedReport, Store, open_store
+from deliverer.timestamps import InvalidTimestamp, parse_timestamp
 from deliverer.usage import UsageError
 
 DEFAULT_LIMIT = 50
@@ -73,12 +74,9 @@ def _moment(text: str) -> datetime:
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration (2h, 7d) or an RFC 3339 time, got {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. 'Z'")
-    return moment
+        return parse_timestamp(text)
+    except InvalidTimestamp as exc:
+        raise argparse.ArgumentTypeError(f"expected a duration (2h, 7d) or an RFC 3339 time: {exc.message}") from None
 
 
 def _select(store: Store, args: argparse.Namespace, ids: Sequence[str] = ()) -> list[RejectedReport]:
