@@ -1,4 +1,5 @@
-"""Store backends behind one interface, chosen by URL: ``sqlite:///path`` or ``mongodb://…``."""
+"""Store backends behind one interface, chosen by URL: ``sqlite:///path``, ``mongodb://…``, or
+``memory://name`` (this process's memory: tests and trials, see :mod:`deliverer.store.memory`)."""
 
 from __future__ import annotations
 
@@ -53,4 +54,8 @@ def open_store(url: str, create: bool = True) -> Store:
         from deliverer.store.mongo import MongoStore
 
         return MongoStore(url)
+    if scheme == "memory":
+        from deliverer.store.memory import MemoryStore
+
+        return MemoryStore(url.removeprefix("memory://"), create=create)
     raise UsageError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host/db")
