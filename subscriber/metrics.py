@@ -35,7 +35,7 @@ class SubscriberMetrics:
         self.unacked = Gauge(
             "deliverer_subscriber_unacked", "Messages received and not yet acknowledged", registry=r
         )
-        self.dropped = Counter(
+        self.dropped_messages = Counter(
             "deliverer_subscriber_dropped",
             "Messages the store refused even as a dead letter (logged with the error)", registry=r,
         )
@@ -59,8 +59,20 @@ class SubscriberMetrics:
             "Seconds since the last successful store write (or since start)", registry=r,
         ).set_function(lambda: time.monotonic() - self._last_write)
 
-    def wrote(self) -> None:
+    # The ingest service's write events (deliverer.services.writer.WriteEvents).
+
+    def store_failed(self) -> None:
+        self.store_failures.inc()
+
+    def batch_written(self, seconds: float) -> None:
+        self.write_seconds.observe(seconds)
         self._last_write = time.monotonic()
+
+    def dead_lettered(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+    def dropped(self) -> None:
+        self.dropped_messages.inc()
 
 
 class _QuietHandler(WSGIRequestHandler):

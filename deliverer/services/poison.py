@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from subscriber.batch import RawMessage
+from deliverer.services.messages import RawMessage
 
 ATTEMPTS_BEFORE_ALONE = 1
 ATTEMPTS_BEFORE_POISON = 2

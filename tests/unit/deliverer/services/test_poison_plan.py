@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from subscriber.batch import RawMessage
-from subscriber.poison import plan_attempts
+from deliverer.services.messages import RawMessage
+from deliverer.services.poison import plan_attempts
 
 
 def message(n: int, redelivered: bool) -> RawMessage:

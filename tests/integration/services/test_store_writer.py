@@ -1,5 +1,5 @@
-"""The writer on a real SQLite file: an outage is retried, anything else is narrowed down to the
-messages the store refuses, which become dead letters while the rest of the batch is stored."""
+"""The ingest service's writer on a real SQLite file: an outage is retried, anything else is narrowed
+down to the messages the store refuses, which become dead letters while the rest of the batch is stored."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from deliverer.services.messages import RawMessage, sort_messages
+from deliverer.services.writer import StoreWriter
 from deliverer.store import Store, open_store
-from subscriber.batch import RawMessage, StoreWriter, sort_messages
 from subscriber.metrics import SubscriberMetrics
 from tests.helpers import as_messages, make_reports, stored_ids
 
@@ -37,8 +38,10 @@ def refuse(db: Path, table: str, condition: str) -> None:
         )
 
 
-def write(store: Store, messages: list[RawMessage]) -> tuple[StoreWriter, int | None]:
-    writer = StoreWriter(store, SubscriberMetrics())
+def write(
+    store: Store, messages: list[RawMessage], metrics: SubscriberMetrics | None = None
+) -> tuple[StoreWriter, int | None]:
+    writer = StoreWriter(store, metrics or SubscriberMetrics())
     result = writer.write(sort_messages(messages), threading.Event(), lambda _s: None)
     return writer, None if result is None else result.inserted
 
@@ -83,7 +86,8 @@ def test_a_message_whose_dead_letter_is_refused_too_is_dropped_with_a_count_not_
         RawMessage(topic, payload) for topic, payload in as_messages(make_reports(5, orders=1))
     ]
 
-    writer, inserted = write(store, messages)
+    metrics = SubscriberMetrics()
+    _writer, inserted = write(store, messages, metrics)
 
     assert inserted == 5 and store.counts().rejected == 0
-    assert writer.metrics.registry.get_sample_value("deliverer_subscriber_dropped_total") == 1
+    assert metrics.registry.get_sample_value("deliverer_subscriber_dropped_total") == 1
