@@ -243,7 +243,8 @@ class Store(Protocol):
         ...
 
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
-        """The courier's newest stored report, whatever the order (newest timestamp, then msg_id)."""
+        """The courier's newest stored report, whatever the order, by the rule of an order's last
+        location (:data:`~deliverer.store.admission.RECENCY_FIELDS`)."""
         ...
 
     def orders_by_recency(

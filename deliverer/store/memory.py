@@ -292,7 +292,7 @@ class MemoryStore:
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
         with self._db.lock:
             reports = [s.report for s in self._db.history.values() if s.report.deliverer_id == deliverer_id]
-        return max(reports, key=lambda r: (r.timestamp, r.msg_id), default=None)
+        return max(reports, key=recency, default=None)
 
     def orders_by_recency(
         self,

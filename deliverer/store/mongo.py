@@ -555,7 +555,7 @@ class MongoStore:
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
         cursor = (
             self._locations.find({"deliverer_id": deliverer_id}, {"_id": False, "ingested_at": False})
-            .sort([("timestamp", DESCENDING), ("msg_id", DESCENDING)])
+            .sort([(name, DESCENDING) for name in RECENCY_FIELDS])
             .limit(1)
         )
         docs = self._guard(list, cursor)

@@ -57,6 +57,7 @@ _MARKS = ", ".join("?" for _ in REPORT_COLUMNS)
 _ESSENTIAL_COLUMNS = ", ".join(map(_column, ESSENTIAL_FIELDS))
 """Columns in the order of :func:`deliverer.store.admission.essentials_of`."""
 _RECENCY_COLUMNS = tuple(map(_column, RECENCY_FIELDS))
+_NEWEST_FIRST = ", ".join(f"{column} DESC" for column in _RECENCY_COLUMNS)
 _KEYS_PER_QUERY = 400
 """Keys per lookup: well below SQLite's limit of bound parameters."""
 
@@ -608,7 +609,7 @@ class SQLiteStore:
 
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
         row = self._query_one(
-            f"SELECT {_COLS} FROM locations WHERE deliverer_id = ? ORDER BY ts_ms DESC, msg_id DESC LIMIT 1",
+            f"SELECT {_COLS} FROM locations WHERE deliverer_id = ? ORDER BY {_NEWEST_FIRST} LIMIT 1",
             (deliverer_id,),
         )
         return _report(row) if row else None
