@@ -28,6 +28,7 @@ from deliverer.publishing import MAX_WINDOW
 from deliverer.settings.setting import (
     Environment,
     Setting,
+    optional_path,
     optional_whole_number,
     seconds,
     whole_number,
@@ -62,7 +63,7 @@ LOG_FORMAT = Setting(
     choices=("text", "json"),
 )
 
-# --- where the store, the broker and the API are ------------------------------------
+# --- where the store, the broker, the API and the lake are ------------------------------------
 # One exported port or URL moves a service and every client of it alike (start.sh included).
 
 STORE_URL = Setting(
@@ -95,6 +96,11 @@ API_PORT: Setting = Setting(
     "the API's port (every client's default API URL uses it too)",
     default=lambda environ: _loopback_port(environ.get(API_URL.env, "")) or "8000",
     shown="8000, or the port of a local $DELIVERER_API_URL", type=int,
+)
+LAKE_URL = Setting(
+    "DELIVERER_LAKE_URL", "--lake",
+    "the lake: a directory, file:///path or s3://bucket/prefix (endpoint: $AWS_ENDPOINT_URL)",
+    default="var/lake",
 )
 
 # --- deliverer subscribe ----------------------------------------------------------------------
@@ -320,6 +326,64 @@ BROKER_TLS_NAMES = Setting(
     default="localhost,127.0.0.1",
 )
 
+# --- the lake commands: export, transform, prune, query, athena -------------------------------
+
+EXPORT_EVERY = Setting(
+    "DELIVERER_EXPORT_EVERY", "--every",
+    "keep running: export every interval (15m; first run at start) or on a UTC cron expression"
+    " ('*/15 * * * *') until SIGTERM",
+)
+EXPORT_SETTLE = Setting(
+    "DELIVERER_EXPORT_SETTLE", "--settle",
+    "the watermark stays this far behind the clock, for batches still being committed", default=None,
+    type=parse_duration,
+)
+EXPORT_SLICES = Setting(
+    "DELIVERER_EXPORT_SLICES", "--slices",
+    "most time slices a day is read in, in parallel, one Parquet file each; 0 = Spark's default parallelism"
+    " (the cores). A slice gets a minimum of rows, so a small day is one file",
+    default="0", type=int,
+)
+EXPORT_WORK_DIR = Setting(
+    "DELIVERER_EXPORT_WORK_DIR", "--work-dir",
+    "where an S3 lake's days are staged before upload (unset: the system's temp directory)", type=optional_path,
+)
+EXPORT_NO_TRANSFORM = Setting(
+    "DELIVERER_EXPORT_NO_TRANSFORM", "--no-transform",
+    "do not rebuild the silver and gold tables of the days written (deliverer transform does it later)",
+    switch=True,
+)
+SPARK_MASTER = Setting("DELIVERER_SPARK_MASTER", "--master", "Spark master", default=None)
+SPARK_CONF = Setting(
+    "DELIVERER_SPARK_CONF", "--conf", "Spark configuration, repeatable (the variable: space-separated)",
+    many=True, metavar="KEY=VALUE",
+)
+HOTSPOT_CELL_M = Setting(
+    "DELIVERER_HOTSPOT_CELL_M", "--cell-m", "hotspot grid cell size, metres", default=None, type=int,
+)
+PRUNE_OLDER_THAN = Setting(
+    "DELIVERER_PRUNE_OLDER_THAN", "--older-than", "prune keeps everything newer than this (30d, 12h, ...)",
+    default="30d", type=parse_duration,
+)
+QUERY_ENGINE = Setting(
+    "DELIVERER_QUERY_ENGINE", "--engine", "local (DuckDB over the lake's files) or athena",
+    default="local", choices=("local", "athena"),
+)
+ATHENA_DATABASE = Setting(
+    "DELIVERER_ATHENA_DATABASE", "--database",
+    "the database the tables are in (Athena; a DuckDB schema locally)", default=None,
+)
+ATHENA_WORKGROUP = Setting(
+    "DELIVERER_ATHENA_WORKGROUP", "--workgroup", "Athena workgroup (unset: the account's 'primary')",
+)
+ATHENA_OUTPUT = Setting(
+    "DELIVERER_ATHENA_OUTPUT", "--output-location",
+    "where Athena writes query results, s3://bucket/prefix/ (unset: the workgroup's)", metavar="S3_URL",
+)
+ATHENA_FIRST_DAY = Setting(
+    "DELIVERER_ATHENA_FIRST_DAY", "--first-day", "oldest dt the tables project, YYYY-MM-DD", default=None,
+)
+
 TABLE: tuple[Setting, ...] = tuple(value for value in list(globals().values()) if isinstance(value, Setting))
 """Every setting, in the order declared above."""
 
@@ -328,16 +392,3 @@ def renamed_in(environ: Environment) -> list[tuple[str, str]]:
     """(former name, current name) of every variable set under a name it no longer has."""
     return [(old, setting.env) for setting in TABLE for old in setting.renamed_in(environ)]
 
-
-# The lake commands' names for their settings, until they build their flags from the table too.
-DEFAULT_STORE_URL = STORE_URL.shown_default
-ENV_STORE_URL = STORE_URL.env
-DEFAULT_LAKE_URL = "var/lake"
-ENV_LAKE_URL = "DELIVERER_LAKE_URL"
-ENV_LOG_LEVEL = LOG_LEVEL.env
-ENV_LOG_FORMAT = LOG_FORMAT.env
-
-
-def env(name: str, default: str) -> str:
-    """The value of ``name`` in the environment, or ``default`` when unset or empty."""
-    return os.environ.get(name) or default

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 import pytest
 
 from deliverer.settings import TABLE, Setting
-from deliverer.settings.arguments import settings_used
+from deliverer.settings.arguments import flag_help, settings_used
 from deliverer_cli.main import build_parser, main
+
+
+def every_action(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                yield from every_action(subparser)
 
 
 def parsed(*argv: str) -> argparse.Namespace:
@@ -27,6 +36,24 @@ def test_every_setting_is_read_by_a_command_and_named_once() -> None:
     assert used == {setting.env for setting in TABLE}
     names = [name for setting in TABLE for name in (setting.env, *setting.formerly)]
     assert len(names) == len(set(names)), "two settings read one variable"
+
+
+def test_no_flag_names_a_variable_outside_the_table() -> None:
+    """A flag declared by hand (help="... [$DELIVERER_X]") would be a second, unchecked copy."""
+    parser = build_parser()
+    generated = {flag_help(use.setting) for use in settings_used(parser) if not use.environment_only}
+    hand_made = [
+        action.option_strings for action in every_action(parser)
+        if action.help and "$DELIVERER_" in action.help and action.help not in generated
+    ]
+    assert not hand_made
+
+
+def test_commands_that_share_a_setting_share_its_default() -> None:
+    defaults: dict[str, set[str]] = {}
+    for use in settings_used(build_parser()):
+        defaults.setdefault(use.setting.env, set()).add(use.setting.shown_default)
+    assert {env: shown for env, shown in defaults.items() if len(shown) > 1} == {}
 
 
 def test_the_help_ends_with_the_variable_and_its_default(capsys: pytest.CaptureFixture[str]) -> None:
