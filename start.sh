@@ -282,7 +282,7 @@ wait_for() {  # wait_for NAME SECONDS CHECK...: poll CHECK until it succeeds or 
     done
 }
 
-ready() {  # ready URL: the URL answers 200
+ready() {  # ready URL: the URL answers 200 (the API's and live server's /readyz, the subscriber's /healthz)
     "$ROOT/.venv/bin/python" - "$1" <<'PY'
 import sys, urllib.request
 try:
@@ -323,7 +323,7 @@ start_service live "$LIVE_PORT" "$DELIVERER" live --host 127.0.0.1 --live-port "
     --mqtt-url "$MQTT_URL"
 wait_for api 60 api_ready
 wait_for live 60 ready "$LIVE_URL/readyz"
-wait_for subscriber 30 grep -q "subscribed to" "$RUN_DIR/subscriber.log"
+wait_for subscriber 30 ready "http://127.0.0.1:$METRICS_PORT/healthz"  # 200 once subscribed
 say "ready: broker ($BROKER_KIND) $MQTT_URL, API $API_URL, live $LIVE_URL, store $STORE_URL"
 
 if [ "$BURST" = 1 ]; then
