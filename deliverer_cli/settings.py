@@ -125,4 +125,7 @@ def _default(uses: list[Use]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Help text as a table cell: nothing in it read as Markdown or HTML."""
+    for special in ("\\", "|", "*", "<", "`"):
+        text = text.replace(special, "\\" + special)
+    return text

@@ -80,9 +80,9 @@ MQTT_URL = Setting(
 )
 MQTT_PORT: Setting = Setting(
     "DELIVERER_MQTT_PORT", "--port",
-    "the local broker's port (every client's default broker URL uses it too)",
-    default=lambda environ: _loopback_port(environ.get(MQTT_URL.env, "")) or "1883",
-    shown="1883, or the port of a local $DELIVERER_MQTT_URL", type=int,
+    "the local broker's port (unset: that of a $DELIVERER_MQTT_URL on 127.0.0.1, else 1883); every client's"
+    " default broker URL uses it too",
+    default=lambda environ: _loopback_port(environ.get(MQTT_URL.env, "")) or "1883", shown="1883", type=int,
 )
 API_URL = Setting(
     "DELIVERER_API_URL", "--api-url",
@@ -93,9 +93,9 @@ API_URL = Setting(
 )
 API_PORT: Setting = Setting(
     "DELIVERER_API_PORT", "--port",
-    "the API's port (every client's default API URL uses it too)",
-    default=lambda environ: _loopback_port(environ.get(API_URL.env, "")) or "8000",
-    shown="8000, or the port of a local $DELIVERER_API_URL", type=int,
+    "the API's port (unset: that of a $DELIVERER_API_URL on 127.0.0.1, else 8000); every client's default"
+    " API URL uses it too",
+    default=lambda environ: _loopback_port(environ.get(API_URL.env, "")) or "8000", shown="8000", type=int,
 )
 LAKE_URL = Setting(
     "DELIVERER_LAKE_URL", "--lake",
