@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from deliverer.settings.setting import Environment, Setting
+from deliverer.settings.setting import Setting
 
 Container = argparse.ArgumentParser | argparse._ArgumentGroup
 
@@ -22,9 +22,9 @@ _SETTING_OF_ACTION: weakref.WeakKeyDictionary[argparse.Action, Setting] = weakre
 _ENVIRONMENT_ONLY: weakref.WeakKeyDictionary[argparse.ArgumentParser, list[Setting]] = weakref.WeakKeyDictionary()
 
 
-def add_settings(container: Container, *settings: Setting, environ: Environment | None = None) -> None:
-    """A flag for each setting, its default read from the environment (``os.environ`` unless given)."""
-    environ = os.environ if environ is None else environ
+def add_settings(container: Container, *settings: Setting) -> None:
+    """A flag for each setting, its default read from the environment."""
+    environ = os.environ
     for setting in settings:
         if setting.flag is None:
             raise ValueError(f"{setting.env} has no flag: add it with add_environment_settings")
@@ -44,14 +44,11 @@ def add_settings(container: Container, *settings: Setting, environ: Environment 
         _SETTING_OF_ACTION[action] = setting
 
 
-def add_environment_settings(
-    parser: argparse.ArgumentParser, *settings: Setting, environ: Environment | None = None
-) -> None:
+def add_environment_settings(parser: argparse.ArgumentParser, *settings: Setting) -> None:
     """Settings a command reads from the environment only (secrets stay off command lines, which
     other users of the machine can read): their values go into the parsed arguments, their
     variables into the help after the flags."""
-    environ = os.environ if environ is None else environ
-    parser.set_defaults(**{setting.dest: setting.value(environ) for setting in settings})
+    parser.set_defaults(**{setting.dest: setting.value(os.environ) for setting in settings})
     listed = _ENVIRONMENT_ONLY.setdefault(parser, [])
     listed.extend(settings)
     parser.epilog = "Read from the environment only: " + "; ".join(
