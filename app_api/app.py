@@ -16,17 +16,17 @@ from app_api.errors import register_error_handlers
 from app_api.metrics import init_metrics
 from app_api.resources import EXTENSION_KEY, ResourceSettings, WorkerResources
 from deliverer.publishing import ReportPublisher
-from deliverer.settings import DEFAULT_MQTT_URL, DEFAULT_STORE_URL
+from deliverer.settings import ACTIVE_WITHIN, LIVE_PORT, MAX_REPORTS_PER_POST, MQTT_URL, PUBLISH_TIMEOUT, STORE_URL
 from deliverer.store import Store
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "STORE_URL": DEFAULT_STORE_URL,
-    "MQTT_URL": DEFAULT_MQTT_URL,
+    "STORE_URL": STORE_URL.default_value,
+    "MQTT_URL": MQTT_URL.default_value,
     "API_KEY": None,
     "API_KEY_READS": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
-    "MAX_BATCH": 1000,
-    "PUBLISH_TIMEOUT_S": 5.0,
+    "MAX_BATCH": MAX_REPORTS_PER_POST,
+    "PUBLISH_TIMEOUT_S": PUBLISH_TIMEOUT.default_value,
     "BROKER_WAIT_S": 1.0,
     "PUBLISH_WINDOW": 5000,
     "MQTT_CLIENT_ID_PREFIX": "deliverer-api",
@@ -35,8 +35,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "TRACKING_SECRET": None,
     "SERVES_LIVE": False,
     "LIVE_URL": None,
-    "LIVE_PORT": 8001,
-    "ACTIVE_WITHIN_MINUTES": 30,
+    "LIVE_PORT": LIVE_PORT.default_value,
+    "ACTIVE_WITHIN_MINUTES": ACTIVE_WITHIN.default_value,
     "TILE_URL": None,
     "TILE_ATTRIBUTION": None,
 }

@@ -16,7 +16,8 @@ from typing import Any
 
 from deliverer.contract import LocationReport, Rejection, parse_report
 from deliverer.durations import parse_duration
-from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, env
+from deliverer.settings import STORE_URL
+from deliverer.settings.arguments import add_settings
 from deliverer.store import RejectedReport, Store, open_store
 from deliverer.timestamps import InvalidTimestamp, parse_timestamp
 from deliverer.usage import UsageError
@@ -33,13 +34,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     listing = actions.add_parser("list", help="newest first")
-    _store_flag(listing)
+    add_settings(listing, STORE_URL)
     _selection_flags(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=run_list)
 
     show = actions.add_parser("show", help="one dead letter, payload included")
-    _store_flag(show)
+    add_settings(show, STORE_URL)
     show.add_argument("id", help="the id `deliverer rejected list` prints")
     show.add_argument("--json", action="store_true", help="one JSON object")
     show.set_defaults(func=run_show)
@@ -49,17 +50,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Parse selected dead letters through the contract again: those that pass are stored"
         " and leave the dead letters, the others stay, listed with their reason.",
     )
-    _store_flag(replay)
+    add_settings(replay, STORE_URL)
     replay.add_argument("ids", nargs="*", help="dead letters to replay (or select with --reason / --since)")
     _selection_flags(replay)
     replay.add_argument("--dry-run", action="store_true", help="say what would pass, store nothing")
     replay.set_defaults(func=run_replay)
-
-
-def _store_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
 
 
 def _selection_flags(parser: argparse.ArgumentParser) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from deliverer.lake import parse_lake_url
-from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
+from deliverer.settings import ATHENA_FIRST_DAY, LAKE_URL
+from deliverer.settings.arguments import add_settings
 from spark_jobs.athena.options import (
     DEFAULT_FIRST_DAY,
     add_athena_arguments,
@@ -14,8 +16,6 @@ from spark_jobs.athena.options import (
     athena_client,
     athena_settings,
 )
-
-ENV_FIRST_DAY = "DELIVERER_ATHENA_FIRST_DAY"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,15 +28,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " dt with partition projection, so new days are visible without a crawler or MSCK REPAIR."
         " With --apply, run it on Athena.",
     )
-    ddl.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="the lake, s3://bucket/prefix [$DELIVERER_LAKE_URL]",
-    )
+    add_settings(ddl, LAKE_URL)
     add_database_argument(ddl)
-    ddl.add_argument(
-        "--first-day", default=env(ENV_FIRST_DAY, DEFAULT_FIRST_DAY),
-        help=f"oldest dt the tables project, YYYY-MM-DD [${ENV_FIRST_DAY}, %(default)s]",
-    )
+    add_settings(ddl, dataclasses.replace(ATHENA_FIRST_DAY, default=DEFAULT_FIRST_DAY))
     ddl.add_argument(
         "--replace", action="store_true",
         help="drop each table before creating it (definitions only: the files stay), to pick up a new schema",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -17,21 +18,24 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from deliverer.durations import parse_duration
 from deliverer.logs import configure_logging
 from deliverer.settings import (
-    DEFAULT_LAKE_URL,
-    DEFAULT_STORE_URL,
-    ENV_LAKE_URL,
-    ENV_LOG_FORMAT,
-    ENV_LOG_LEVEL,
-    ENV_STORE_URL,
-    env,
+    EXPORT_EVERY,
+    EXPORT_NO_TRANSFORM,
+    EXPORT_SETTLE,
+    EXPORT_SLICES,
+    EXPORT_WORK_DIR,
+    LAKE_URL,
+    LOG_FORMAT,
+    LOG_LEVEL,
+    SPARK_CONF,
+    SPARK_MASTER,
+    STORE_URL,
 )
+from deliverer.settings.arguments import add_settings
 from deliverer.store import StoreUnavailable, open_store
 from spark_jobs import defaults
 from spark_jobs.schedule import parse_schedule, run_on_schedule
@@ -61,13 +65,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> None:
-    parser.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
-    parser.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="a directory, file:///path or s3://bucket/prefix (endpoint: $AWS_ENDPOINT_URL) [$DELIVERER_LAKE_URL]",
-    )
+    add_settings(parser, STORE_URL, LAKE_URL)
     days = parser.add_argument_group("backfill (the watermark is neither used nor moved)")
     days.add_argument("--date", help="export this one UTC day, YYYY-MM-DD")
     days.add_argument("--since", help="export every UTC day from this one (YYYY-MM-DD) ...")
@@ -84,42 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> N
         "--dry-run", action="store_true", help="show what would be written; write nothing, start no Spark"
     )
     parser.add_argument("--json", action="store_true", help="a JSON summary on stdout (one object per run)")
-    parser.add_argument(
-        "--no-transform", action="store_true", default=env("DELIVERER_EXPORT_NO_TRANSFORM", "") == "1",
-        help="do not rebuild the silver and gold tables of the days written (deliverer transform does it later)"
-        " [$DELIVERER_EXPORT_NO_TRANSFORM=1]",
-    )
-    parser.add_argument(
-        "--every", default=env("DELIVERER_EXPORT_EVERY", ""),
-        help="keep running: export every interval (15m; first run at start) or on a UTC cron"
-        " expression ('*/15 * * * *') until SIGTERM [$DELIVERER_EXPORT_EVERY]",
-    )
-    parser.add_argument(
-        "--settle", type=parse_duration,
-        default=env("DELIVERER_EXPORT_SETTLE", f"{defaults.EXPORT_SETTLE.total_seconds():g}s"),
-        help="the watermark stays this far behind the clock, for batches still being committed"
-        " [$DELIVERER_EXPORT_SETTLE, %(default)s]",
-    )
-    parser.add_argument(
-        "--work-dir", type=Path, default=env("DELIVERER_EXPORT_WORK_DIR", "") or None,
-        help="where days are staged before upload to an S3 lake (default: the system's temp directory)"
-        " [$DELIVERER_EXPORT_WORK_DIR]",
-    )
+    settle = dataclasses.replace(EXPORT_SETTLE, default=f"{defaults.EXPORT_SETTLE.total_seconds():g}s")
+    add_settings(parser, EXPORT_NO_TRANSFORM, EXPORT_EVERY, settle, EXPORT_WORK_DIR)
     spark = parser.add_argument_group("Spark")
-    spark.add_argument(
-        "--master", default=env("DELIVERER_SPARK_MASTER", "" if submitted else defaults.SPARK_MASTER),
-        help="Spark master [$DELIVERER_SPARK_MASTER, %s]" % ("spark-submit's" if submitted else defaults.SPARK_MASTER),
-    )
-    spark.add_argument(
-        "--conf", action="append", default=env("DELIVERER_SPARK_CONF", "").split(), metavar="KEY=VALUE",
-        help="Spark configuration, repeatable [$DELIVERER_SPARK_CONF, space-separated]",
-    )
-    spark.add_argument(
-        "--slices", type=int, default=env("DELIVERER_EXPORT_SLICES", "0"),
-        help="most time slices a day is read in, in parallel, one Parquet file each; 0 = Spark's default"
-        f" parallelism (the cores). A slice gets at least {defaults.MIN_ROWS_PER_SLICE:,} rows, so a small"
-        " day is one file [$DELIVERER_EXPORT_SLICES, %(default)s]",
-    )
+    if submitted:  # the master is the one spark-submit was given
+        master = dataclasses.replace(SPARK_MASTER, default="", shown="spark-submit's")
+    else:
+        master = dataclasses.replace(SPARK_MASTER, default=defaults.SPARK_MASTER)
+    add_settings(spark, master, SPARK_CONF, EXPORT_SLICES)
 
 
 def requested_days(args: argparse.Namespace, today: str) -> list[str] | None:
@@ -294,8 +264,7 @@ def print_summary(summary: ExportSummary, as_json: bool) -> None:
 def main(argv: Sequence[str] | None = None, submitted: bool = False) -> int:
     """Standalone entry point (spark-submit): the same flags as ``deliverer export``."""
     parser = argparse.ArgumentParser(prog="export_job.py", description="Export the store's history to the lake.")
-    parser.add_argument("--log-level", default=env(ENV_LOG_LEVEL, "INFO"), help="[$DELIVERER_LOG_LEVEL]")
-    parser.add_argument("--log-format", choices=("text", "json"), default=env(ENV_LOG_FORMAT, "text"))
+    add_settings(parser, LOG_LEVEL, LOG_FORMAT)
     add_arguments(parser, submitted=submitted)
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)

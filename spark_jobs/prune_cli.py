@@ -7,10 +7,9 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from deliverer.durations import parse_duration
-from deliverer.settings import DEFAULT_LAKE_URL, DEFAULT_STORE_URL, ENV_LAKE_URL, ENV_STORE_URL, env
+from deliverer.settings import LAKE_URL, PRUNE_OLDER_THAN, STORE_URL
+from deliverer.settings.arguments import add_settings
 from deliverer.store import open_store
-from spark_jobs import defaults
 
 if TYPE_CHECKING:
     from spark_jobs.prune import PruneDay
@@ -25,14 +24,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " reports checked are deleted, so one stored meanwhile stays. Every other day is kept, with the"
         " reason: newer than the cutoff, not exported, or reports missing from the lake (export it again).",
     )
-    parser.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
-    parser.add_argument("--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL), help="lake URL [$DELIVERER_LAKE_URL]")
-    parser.add_argument(
-        "--older-than", type=parse_duration, default=env("DELIVERER_PRUNE_OLDER_THAN", defaults.PRUNE_OLDER_THAN),
-        help="keep everything newer than this (30d, 12h, ...) [$DELIVERER_PRUNE_OLDER_THAN, %(default)s]",
-    )
+    add_settings(parser, STORE_URL, LAKE_URL, PRUNE_OLDER_THAN)
     parser.add_argument("--dry-run", action="store_true", help="say what would be deleted; delete nothing")
     parser.add_argument("--json", action="store_true", help="a JSON summary on stdout")
     parser.set_defaults(func=run)

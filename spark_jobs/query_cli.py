@@ -9,12 +9,10 @@ import time
 from pathlib import Path
 
 from deliverer.lake import parse_lake_url
-from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
+from deliverer.settings import LAKE_URL, QUERY_ENGINE
+from deliverer.settings.arguments import add_settings
 from spark_jobs.athena.options import add_athena_arguments, add_database_argument, athena_client, athena_settings
 from spark_jobs.query.result import FORMATS, QueryResult, render
-
-ENGINES = ("local", "athena")
-ENV_ENGINE = "DELIVERER_QUERY_ENGINE"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,13 +29,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     what.add_argument("--ready", metavar="NAME", help="run one of the ready queries (see --list)")
     what.add_argument("--file", type=Path, help="read the SQL statement from this file")
     what.add_argument("--list", action="store_true", help="list the ready queries and exit")
-    parser.add_argument(
-        "--engine", choices=ENGINES, default=env(ENV_ENGINE, "local"), help=f"[${ENV_ENGINE}, %(default)s]"
-    )
-    parser.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="the lake the local engine reads: a directory or s3://bucket/prefix [$DELIVERER_LAKE_URL]",
-    )
+    add_settings(parser, QUERY_ENGINE, LAKE_URL)
     add_database_argument(parser)
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: %(default)s)")
     add_athena_arguments(parser)

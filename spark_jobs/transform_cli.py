@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
+from deliverer.settings import EXPORT_WORK_DIR, HOTSPOT_CELL_M, LAKE_URL, SPARK_CONF, SPARK_MASTER
+from deliverer.settings.arguments import add_settings
 from spark_jobs import defaults as spark_defaults
 from spark_jobs.transforms import defaults
 
@@ -28,33 +29,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " UTC days from the lake's bronze/locations, replacing each day whole. Without --date/--since it"
         " does the days whose bronze changed since they were last transformed (<lake>/_state/transform.json).",
     )
-    parser.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="a directory, file:///path or s3://bucket/prefix (endpoint: $AWS_ENDPOINT_URL) [$DELIVERER_LAKE_URL]",
-    )
+    add_settings(parser, LAKE_URL)
     days = parser.add_argument_group("days (default: those whose bronze changed)")
     days.add_argument("--date", help="transform this one UTC day, YYYY-MM-DD")
     days.add_argument("--since", help="transform every UTC day from this one (YYYY-MM-DD) ...")
     days.add_argument("--until", help="... through this one, inclusive (default: today)")
-    parser.add_argument(
-        "--cell-m", type=int, default=int(env("DELIVERER_HOTSPOT_CELL_M", str(defaults.HOTSPOT_CELL_M))),
-        help="hotspot grid cell size, metres [$DELIVERER_HOTSPOT_CELL_M, %(default)s]",
-    )
+    add_settings(parser, dataclasses.replace(HOTSPOT_CELL_M, default=str(defaults.HOTSPOT_CELL_M)))
     parser.add_argument("--dry-run", action="store_true", help="show the days that would be rebuilt; start no Spark")
     parser.add_argument("--json", action="store_true", help="a JSON summary on stdout")
-    parser.add_argument(
-        "--work-dir", type=Path, default=env("DELIVERER_EXPORT_WORK_DIR", "") or None,
-        help="where an S3 lake's days are staged (default: the system's temp directory) [$DELIVERER_EXPORT_WORK_DIR]",
-    )
+    add_settings(parser, EXPORT_WORK_DIR)
     spark = parser.add_argument_group("Spark")
-    spark.add_argument(
-        "--master", default=env("DELIVERER_SPARK_MASTER", spark_defaults.SPARK_MASTER),
-        help="Spark master [$DELIVERER_SPARK_MASTER, %(default)s]",
-    )
-    spark.add_argument(
-        "--conf", action="append", default=env("DELIVERER_SPARK_CONF", "").split(), metavar="KEY=VALUE",
-        help="Spark configuration, repeatable [$DELIVERER_SPARK_CONF, space-separated]",
-    )
+    add_settings(spark, dataclasses.replace(SPARK_MASTER, default=spark_defaults.SPARK_MASTER), SPARK_CONF)
     parser.set_defaults(func=run)
 
 

@@ -98,6 +98,8 @@ class Subscriber:
         self.ingest = Ingest(store, self.metrics)
         self.totals = Totals()
         self.connected = False
+        self.subscribed = False
+        """The broker granted the subscription on the current connection: reports flow."""
         self._pending: list[mqtt.MQTTMessage] = []
         self._held = 0
         """Messages received on the current connection and not yet acknowledged."""
@@ -143,6 +145,7 @@ class Subscriber:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         was_connected, self.connected = self.connected, False
+        self.subscribed = False
         self.metrics.connected.set(0)
         # Unacknowledged messages, those being written included, come back from the session
         # under new packet ids: none is held on the next connection until it arrives again.
@@ -169,10 +172,12 @@ class Subscriber:
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription to %s: %s", self.config.topic, reasons)
         else:
+            self.subscribed = True
             log.info("subscribed to %s", self.config.topic)
 
     def _on_unsubscribe(self, *_args: Any) -> None:
         self._unsubscribed = True
+        self.subscribed = False
 
     # the network
 
@@ -354,6 +359,7 @@ class Subscriber:
     def health(self) -> dict[str, object]:
         return {
             "connected": self.connected,
+            "subscribed": self.subscribed,
             "client_id": self.config.client_id,
             "store_outage": self.ingest.in_outage,
             "received": self.totals.received,

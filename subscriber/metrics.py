@@ -83,13 +83,13 @@ class _QuietHandler(WSGIRequestHandler):
 def serve(
     metrics: SubscriberMetrics, host: str, port: int, health: Callable[[], dict[str, Any]]
 ) -> WSGIServer:
-    """Serve ``/metrics`` and ``/healthz`` (200 when connected, 503 otherwise) in a daemon thread."""
+    """Serve ``/metrics`` and ``/healthz`` (200 once connected and subscribed, 503 otherwise) in a daemon thread."""
     metrics_app = make_wsgi_app(metrics.registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
             state = health()
-            status = "200 OK" if state.get("connected") else "503 Service Unavailable"
+            status = "200 OK" if state.get("connected") and state.get("subscribed") else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [json.dumps(state).encode()]
         return metrics_app(environ, start_response)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -89,6 +90,17 @@ def as_messages(reports: Iterable[LocationReport]) -> list[tuple[str, bytes]]:
     return [(r.topic, r.to_json()) for r in reports]
 
 
+def http_status(url: str) -> int:
+    """The status ``url`` answers with; 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
 @dataclass
 class ServiceProcess:
     """A ``deliverer`` subcommand running as a real process, its output in a log file."""
@@ -123,8 +135,19 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_log(self, text: str, timeout: float = 20) -> None:
+        """For events no endpoint shows; readiness has one (:meth:`wait_ready`)."""
         wait_until(lambda: text in self.log() or self._died(), timeout, f"log line {text!r}")
         assert self.alive, f"process exited ({self.process and self.process.returncode}):\n{self.log()[-3000:]}"
+
+    def wait_ready(self, url: str, timeout: float = 30) -> None:
+        """Until ``url`` (the service's /readyz, the subscriber's /healthz) answers 200."""
+        wait_until(lambda: http_status(url) == 200 or self._died(), timeout, f"{url} to answer 200")
+        assert self.alive, f"process exited ({self.process and self.process.returncode}):\n{self.log()[-3000:]}"
+
+    def wait_subscribed(self, timeout: float = 20) -> None:
+        """Until the subscriber's /healthz (on its metrics port) says the broker granted its subscription."""
+        assert self.metrics_port is not None, "start the subscriber with --metrics-port"
+        self.wait_ready(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout)
 
     def _died(self) -> bool:
         return self.process is not None and self.process.poll() is not None

@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
 from deliverer.contract import MIN_TIMESTAMP_MS
-from deliverer.settings import env
+from deliverer.settings import ATHENA_DATABASE, ATHENA_OUTPUT, ATHENA_WORKGROUP
+from deliverer.settings.arguments import add_settings
 from spark_jobs.athena.runner import AthenaSettings
 from spark_jobs.database import DEFAULT_DATABASE, check_database_name
 
-ENV_DATABASE = "DELIVERER_ATHENA_DATABASE"
-ENV_WORKGROUP = "DELIVERER_ATHENA_WORKGROUP"
-ENV_OUTPUT_LOCATION = "DELIVERER_ATHENA_OUTPUT"
 DEFAULT_FIRST_DAY = datetime.fromtimestamp(MIN_TIMESTAMP_MS / 1000, UTC).date().isoformat()
 """The oldest day the tables project unless told otherwise: that of the oldest timestamp the contract
 accepts, so every day the export can write is visible on Athena (projecting days without data is free)."""
 
 
 def add_database_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database", type=check_database_name, default=env(ENV_DATABASE, DEFAULT_DATABASE),
-        help=f"the database the tables are in (Athena; a DuckDB schema locally) [${ENV_DATABASE}, %(default)s]",
-    )
+    add_settings(parser, dataclasses.replace(ATHENA_DATABASE, default=DEFAULT_DATABASE, type=check_database_name))
 
 
 def add_athena_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Athena (credentials and region: the usual AWS variables)")
-    group.add_argument(
-        "--workgroup", default=env(ENV_WORKGROUP, ""),
-        help=f"Athena workgroup (default: the account's 'primary') [${ENV_WORKGROUP}]",
-    )
-    group.add_argument(
-        "--output-location", default=env(ENV_OUTPUT_LOCATION, ""), metavar="S3_URL",
-        help="where Athena writes query results, s3://bucket/prefix/ (default: the workgroup's)"
-        f" [${ENV_OUTPUT_LOCATION}]",
-    )
+    add_settings(group, ATHENA_WORKGROUP, ATHENA_OUTPUT)
 
 
 def athena_settings(args: argparse.Namespace) -> AthenaSettings:
