@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deliverer.lake import parse_lake_url
 from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
+from spark_jobs.athena.ddl import DEFAULT_FIRST_DAY
 from spark_jobs.athena.options import (
-    DEFAULT_FIRST_DAY,
     add_athena_arguments,
     add_database_argument,
     athena_client,
     athena_settings,
 )
+from spark_jobs.storage.location import parse_lake_url
 
 ENV_FIRST_DAY = "DELIVERER_ATHENA_FIRST_DAY"
 

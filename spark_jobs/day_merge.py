@@ -25,10 +25,10 @@ from pyspark.sql import SparkSession
 
 from spark_jobs.day_writer import DayWriteOptions, write_day, write_lake_only
 from spark_jobs.export_plan import MERGE, REBUILD, DayResult, RebuildRefused
-from spark_jobs.lake import Lake, LakeFile
-from spark_jobs.lake.base import staged_parquet
 from spark_jobs.report_keys import KeyFingerprint, fingerprint, lake_keys, missing_from, read_keys
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.storage import Lake, LakeFile
+from spark_jobs.storage.parquet import staged_parquet
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 log = logging.getLogger("deliverer.export")
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from spark_jobs.days import day_bounds
 from spark_jobs.defaults import MIN_ROWS_PER_SLICE
 from spark_jobs.report_keys import FIRST_COPY_ORDER, KEY_COLUMNS
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.spark.schema import spark_schema
 from spark_jobs.store_source import SOURCE_NAME
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,6 @@ class DayWriteOptions:
 
     def slices_for(self, rows: int, parallelism: int) -> int:
         return max(1, min(self.max_slices or parallelism, math.ceil(rows / self.min_rows_per_slice)))
-
-
-def day_bounds(day: str) -> tuple[datetime, datetime]:
-    """``[00:00, next 00:00)`` of a UTC day given as YYYY-MM-DD."""
-    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-    return start, start + timedelta(days=1)
 
 
 def read_store_day(spark: SparkSession, store_url: str, day: str, slices: int) -> DataFrame:
@@ -67,7 +62,7 @@ def write_lake_only(
     """Write the rows of the lake's copy of a day (``lake_copy``) whose key the store's rows (``store_rows``,
     written by :func:`write_day`) lack, one row per key (the first stored copy, should the lake hold
     two), in timestamp order."""
-    schema = BRONZE_LOCATIONS.spark_schema()
+    schema = spark_schema(BRONZE_LOCATIONS)
     lake = spark.read.schema(schema).parquet(str(lake_copy))
     stored = spark.read.schema(schema).parquet(str(store_rows)).select(*KEY_COLUMNS)
     first_copy = Window.partitionBy(*KEY_COLUMNS).orderBy(*FIRST_COPY_ORDER)

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -31,15 +31,15 @@ from pyspark.sql import SparkSession
 from deliverer.store import Store
 from spark_jobs.day_merge import day_record, export_day
 from spark_jobs.day_writer import DayWriteOptions
+from spark_jobs.days import EPOCH
 from spark_jobs.defaults import EXPORT_SETTLE
 from spark_jobs.export_plan import SKIP, DayResult, check_rebuilds, plan_day
-from spark_jobs.lake import Lake
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.storage import Lake
+from spark_jobs.tables import BRONZE_LOCATIONS
 from spark_jobs.transforms.run import DayTransform, transform_days
 
 STATE_NAME = "export"
 DAY_STATE_DIR = "export_days"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger("deliverer.export")
 
@@ -90,14 +90,6 @@ class ExportSummary:
             "watermark": {"previous": self.watermark_previous, "next": self.watermark_next},
             "days": [asdict(d) for d in self.days],
         }
-
-
-def days_in_range(since: str, until: str) -> list[str]:
-    """Every day from ``since`` through ``until`` (both YYYY-MM-DD, inclusive)."""
-    first, last = date.fromisoformat(since), date.fromisoformat(until)
-    if last < first:
-        raise ValueError(f"--until {until} is before --since {since}")
-    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def run_export(

@@ -34,6 +34,7 @@ from deliverer.settings import (
 )
 from deliverer.store import StoreUnavailable, open_store
 from spark_jobs import defaults
+from spark_jobs.days import days_in_range
 from spark_jobs.schedule import parse_schedule, run_on_schedule
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
     from spark_jobs.export import ExportRequest, ExportSummary
     from spark_jobs.export_plan import DayResult
-    from spark_jobs.session import SparkSettings
+    from spark_jobs.spark.session import SparkSettings
 
 log = logging.getLogger("deliverer.export")
 
@@ -124,8 +125,6 @@ def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> N
 
 def requested_days(args: argparse.Namespace, today: str) -> list[str] | None:
     """The backfill days asked for, or None for an incremental run."""
-    from spark_jobs.export import days_in_range
-
     if args.date and (args.since or args.until):
         raise ValueError("use --date or --since/--until, not both")
     if args.date:
@@ -154,7 +153,7 @@ class LazySpark:
 
     def __call__(self) -> SparkSession:
         if self.session is None:
-            from spark_jobs.session import start_spark
+            from spark_jobs.spark.session import start_spark
 
             self.session = start_spark(self.settings)
         return self.session
@@ -171,8 +170,8 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
     from spark_jobs.day_merge import DayCheckFailed
     from spark_jobs.day_writer import DayWriteOptions
     from spark_jobs.export import ExportRequest
-    from spark_jobs.lake import LakeBusy
-    from spark_jobs.session import SparkSettings, parse_conf
+    from spark_jobs.spark.session import SparkSettings, parse_conf
+    from spark_jobs.storage import LakeBusy
 
     quiet_aws_logging()
     today = datetime.now(UTC).date().isoformat()
@@ -214,7 +213,7 @@ def quiet_aws_logging() -> None:
 
 def export_once(args: argparse.Namespace, request: ExportRequest, spark: LazySpark) -> ExportSummary:
     from spark_jobs.export import run_export
-    from spark_jobs.lake import open_lake
+    from spark_jobs.storage import open_lake
     from spark_jobs.transform_cli import show_day
 
     store = open_store(request.store_url)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deliverer.store import Store
-from spark_jobs.day_writer import day_bounds
-from spark_jobs.lake import Lake
+from spark_jobs.days import day_bounds
 from spark_jobs.report_keys import lake_keys, missing_from, store_keys
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.storage import Lake
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 WRITE = "write"
 MERGE = "merge"

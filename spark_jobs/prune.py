@@ -18,11 +18,10 @@ from typing import Any
 import pyarrow as pa
 
 from deliverer.store import Store
-from spark_jobs.day_writer import day_bounds
-from spark_jobs.export import EPOCH
-from spark_jobs.lake import Lake
+from spark_jobs.days import EPOCH, day_bounds
 from spark_jobs.report_keys import key_pairs, lake_keys, missing_from, store_keys
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.storage import Lake
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 log = logging.getLogger("deliverer.prune")
 

@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from spark_jobs.export_cli import quiet_aws_logging
-    from spark_jobs.lake import LakeBusy, open_lake
     from spark_jobs.prune import run_prune
+    from spark_jobs.storage import LakeBusy, open_lake
 
     quiet_aws_logging()
     store = open_store(args.store)

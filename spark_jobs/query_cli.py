@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from deliverer.lake import parse_lake_url
 from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
 from spark_jobs.athena.options import add_athena_arguments, add_database_argument, athena_client, athena_settings
 from spark_jobs.query.result import FORMATS, QueryResult, render
+from spark_jobs.storage.location import parse_lake_url
 
 ENGINES = ("local", "athena")
 ENV_ENGINE = "DELIVERER_QUERY_ENGINE"

@@ -22,7 +22,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from deliverer.store import open_store
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.spark.schema import spark_schema
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 SOURCE_NAME = "deliverer_store"
 DEFAULT_BATCH_ROWS = 10_000
@@ -92,7 +93,7 @@ class StoreDataSource(DataSource):
         return SOURCE_NAME
 
     def schema(self) -> StructType:
-        return BRONZE_LOCATIONS.spark_schema()
+        return spark_schema(BRONZE_LOCATIONS)
 
     def reader(self, schema: StructType) -> DataSourceReader:
         missing = {"store", "start", "end"} - {k.lower() for k in self.options}

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
-from spark_jobs import defaults as spark_defaults
-from spark_jobs.transforms import defaults
+from spark_jobs import defaults
 
 if TYPE_CHECKING:
     from spark_jobs.transforms.run import DayTransform, TransformSummary
@@ -48,7 +47,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     spark = parser.add_argument_group("Spark")
     spark.add_argument(
-        "--master", default=env("DELIVERER_SPARK_MASTER", spark_defaults.SPARK_MASTER),
+        "--master", default=env("DELIVERER_SPARK_MASTER", defaults.SPARK_MASTER),
         help="Spark master [$DELIVERER_SPARK_MASTER, %(default)s]",
     )
     spark.add_argument(
@@ -62,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from spark_jobs.export_cli import LazySpark, quiet_aws_logging, requested_days
-    from spark_jobs.lake import LakeBusy, open_lake
-    from spark_jobs.session import SparkSettings, parse_conf
+    from spark_jobs.spark.session import SparkSettings, parse_conf
+    from spark_jobs.storage import LakeBusy, open_lake
     from spark_jobs.transforms.run import TransformOptions, changed_days, plan_day, transform_days
 
     if args.cell_m <= 0:

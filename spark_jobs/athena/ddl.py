@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import assert_never
 
-from deliverer.lake import LakeLocation
-from spark_jobs.athena.options import DEFAULT_FIRST_DAY
+from deliverer.contract import MIN_TIMESTAMP_MS
 from spark_jobs.database import check_database_name
-from spark_jobs.schemas import LakeTable
-from spark_jobs.tables import ALL_TABLES, sql_name
+from spark_jobs.storage.location import LakeLocation
+from spark_jobs.tables import ALL_TABLES, ColumnType, LakeTable, sql_name
+
+DEFAULT_FIRST_DAY = datetime.fromtimestamp(MIN_TIMESTAMP_MS / 1000, UTC).date().isoformat()
+"""The oldest day the tables project unless told otherwise: that of the oldest timestamp the contract
+accepts, so every day the export can write is visible on Athena (projecting days without data is free)."""
 
 PROJECTION_DATE_FORMAT = "yyyy-MM-dd"
 """Java date pattern of the ``dt`` values (the lake's YYYY-MM-DD days)."""
@@ -26,6 +30,25 @@ MAX_COMMENT_CHARS = 255
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _RANGE_END = "NOW+1DAYS"
 """Today's partition must be visible while it fills; a day ahead covers a client clock slightly fast."""
+
+
+def athena_type(kind: ColumnType) -> str:
+    """The column's type in Athena's DDL (Hive's names), which reads the Parquet the jobs write."""
+    match kind:
+        case ColumnType.STRING:
+            return "string"
+        case ColumnType.DOUBLE:
+            return "double"
+        case ColumnType.BIGINT:
+            return "bigint"
+        case ColumnType.INT:
+            return "int"
+        case ColumnType.TIMESTAMP:
+            return "timestamp"
+        case ColumnType.STRING_ARRAY:
+            return "array<string>"
+        case _:
+            assert_never(kind)
 
 
 def table_location(location: LakeLocation, table: LakeTable) -> str:
@@ -63,7 +86,7 @@ def drop_table(database: str, table: LakeTable) -> str:
 
 def create_table(database: str, location: LakeLocation, table: LakeTable, first_day: str = DEFAULT_FIRST_DAY) -> str:
     columns = ",\n".join(
-        f"  `{c.name}` {c.spark_type.simpleString()} COMMENT {_comment(c.description)}" for c in table.columns
+        f"  `{c.name}` {athena_type(c.type)} COMMENT {_comment(c.description)}" for c in table.columns
     )
     partition = table.partition
     properties = ",\n".join(
@@ -73,7 +96,7 @@ def create_table(database: str, location: LakeLocation, table: LakeTable, first_
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `{check_database_name(database)}`.`{sql_name(table)}` (\n"
         f"{columns}\n)\n"
         f"COMMENT {_comment(table.description)}\n"
-        f"PARTITIONED BY (`{partition.name}` {partition.spark_type.simpleString()}"
+        f"PARTITIONED BY (`{partition.name}` {athena_type(partition.type)}"
         f" COMMENT {_comment(partition.description)})\n"
         "STORED AS PARQUET\n"
         f"LOCATION {_quote(table_location(location, table))}\n"

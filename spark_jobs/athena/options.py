@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
-from deliverer.contract import MIN_TIMESTAMP_MS
 from deliverer.settings import env
 from spark_jobs.athena.runner import AthenaSettings
 from spark_jobs.database import DEFAULT_DATABASE, check_database_name
@@ -14,9 +12,6 @@ from spark_jobs.database import DEFAULT_DATABASE, check_database_name
 ENV_DATABASE = "DELIVERER_ATHENA_DATABASE"
 ENV_WORKGROUP = "DELIVERER_ATHENA_WORKGROUP"
 ENV_OUTPUT_LOCATION = "DELIVERER_ATHENA_OUTPUT"
-DEFAULT_FIRST_DAY = datetime.fromtimestamp(MIN_TIMESTAMP_MS / 1000, UTC).date().isoformat()
-"""The oldest day the tables project unless told otherwise: that of the oldest timestamp the contract
-accepts, so every day the export can write is visible on Athena (projecting days without data is free)."""
 
 
 def add_database_argument(parser: argparse.ArgumentParser) -> None:

@@ -15,32 +15,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 import duckdb
 import pyarrow as pa
 
-from deliverer.lake import LakeLocation
 from spark_jobs.database import check_database_name
-from spark_jobs.lake.base import PARQUET_SUFFIX
 from spark_jobs.query.result import QueryResult, normalised
-from spark_jobs.schemas import LakeTable
-from spark_jobs.tables import ALL_TABLES, sql_name
+from spark_jobs.storage.location import LakeLocation
+from spark_jobs.storage.parquet import PARQUET_SUFFIX, arrow_schema, is_data_file
+from spark_jobs.tables import ALL_TABLES, ColumnType, LakeTable, sql_name
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
     from pyarrow.fs import S3FileSystem
 
-DUCKDB_TYPES = {
-    "string": "VARCHAR",
-    "double": "DOUBLE",
-    "bigint": "BIGINT",
-    "int": "INTEGER",
-    "boolean": "BOOLEAN",
-    "timestamp": "TIMESTAMP",
-    "array<string>": "VARCHAR[]",
-}
-"""The Athena (Hive) type of every column the lake writes, as DuckDB spells it."""
+
+def duckdb_type(kind: ColumnType) -> str:
+    """The column's type in DuckDB, reading the same Parquet as Athena does (``TIMESTAMP`` in UTC, as Athena's)."""
+    match kind:
+        case ColumnType.STRING:
+            return "VARCHAR"
+        case ColumnType.DOUBLE:
+            return "DOUBLE"
+        case ColumnType.BIGINT:
+            return "BIGINT"
+        case ColumnType.INT:
+            return "INTEGER"
+        case ColumnType.TIMESTAMP:
+            return "TIMESTAMP"
+        case ColumnType.STRING_ARRAY:
+            return "VARCHAR[]"
+        case _:
+            assert_never(kind)
 
 
 class LakeNotFound(ValueError):
@@ -124,7 +131,7 @@ def _view(database: str, table: LakeTable, source: str | None) -> str:
     """The table's view: every column cast to its table type. A table without files yet is an empty
     view with the same columns, so queries over it run and return no rows."""
     columns = ", ".join(
-        f"CAST({'NULL' if source is None else _identifier(c.name)} AS {DUCKDB_TYPES[c.spark_type.simpleString()]})"
+        f"CAST({'NULL' if source is None else _identifier(c.name)} AS {duckdb_type(c.type)})"
         f" AS {_identifier(c.name)}"
         for c in (*table.columns, table.partition)
     )
@@ -158,8 +165,7 @@ def _s3_dataset(filesystem: S3FileSystem, location: LakeLocation, table: LakeTab
             info.type == FileType.File
             and len(relative.parts) == 2
             and relative.parts[0].startswith(marker)
-            and relative.name.endswith(PARQUET_SUFFIX)
-            and relative.name[0] not in "._"
+            and is_data_file(relative.name)
         ):
             files.append(info.path)
     if not files:
@@ -167,7 +173,7 @@ def _s3_dataset(filesystem: S3FileSystem, location: LakeLocation, table: LakeTab
     partition = pa.schema([pa.field(table.partition.name, pa.string())])
     return ds.dataset(
         sorted(files),
-        schema=pa.unify_schemas([table.arrow_schema(), partition]),
+        schema=pa.unify_schemas([arrow_schema(table), partition]),
         format="parquet",
         filesystem=filesystem,
         partitioning=ds.partitioning(partition, flavor="hive"),

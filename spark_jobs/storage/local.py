@@ -21,9 +21,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from deliverer.lake import LakeLocation
-from spark_jobs.lake.base import PARQUET_SUFFIX, STATE_DIR, LakeBusy, LakeFile, read_columns, staged_parquet
-from spark_jobs.schemas import LakeTable
+from spark_jobs.days import is_day
+from spark_jobs.storage.base import STATE_DIR, LakeBusy, LakeFile
+from spark_jobs.storage.location import LakeLocation
+from spark_jobs.storage.parquet import is_data_file, read_columns, staged_parquet
+from spark_jobs.tables import LakeTable
 
 STAGING_DIR = "_staging"
 LOCK_FILE = "jobs.lock"
@@ -72,6 +74,14 @@ class LocalLake:
         shutil.rmtree(staging, ignore_errors=True)
         return restored
 
+    def days(self, table: LakeTable) -> list[str]:
+        directory = self.root / table.path
+        marker = f"{table.partition.name}="
+        if not directory.is_dir():
+            return []
+        found = (p.name.removeprefix(marker) for p in directory.glob(f"{marker}*") if p.is_dir())
+        return sorted(day for day in found if is_day(day))
+
     def day_files(self, table: LakeTable, day: str) -> list[LakeFile]:
         return [
             LakeFile(path.name, stat.st_size, str(stat.st_mtime_ns))
@@ -92,6 +102,10 @@ class LocalLake:
     def fetch_day(self, table: LakeTable, day: str, into: Path) -> list[Path]:
         into.mkdir(parents=True, exist_ok=True)
         return [Path(shutil.copy2(path, into)) for path in self._parquet(self.root / table.partition_path(day))]
+
+    def local_days(self, table: LakeTable, days: Sequence[str], scratch: Path) -> Path:
+        # Spark reads the live days in place: the caller holds the lake, so none is swapped meanwhile.
+        return self.root / table.path
 
     def publish_day(self, table: LakeTable, day: str, staged: Path) -> list[LakeFile]:
         keep = set(staged_parquet(staged))
@@ -128,4 +142,4 @@ class LocalLake:
     def _parquet(directory: Path) -> list[Path]:
         if not directory.is_dir():
             return []
-        return sorted(p for p in directory.iterdir() if p.name.endswith(PARQUET_SUFFIX) and p.name[0] not in "._")
+        return sorted(p for p in directory.iterdir() if is_data_file(p.name))

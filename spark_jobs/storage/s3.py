@@ -20,9 +20,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from deliverer.lake import LakeLocation
-from spark_jobs.lake.base import PARQUET_SUFFIX, STATE_DIR, LakeFile, read_columns, staged_parquet
-from spark_jobs.schemas import LakeTable
+from spark_jobs.days import is_day
+from spark_jobs.storage.base import STATE_DIR, LakeFile
+from spark_jobs.storage.location import LakeLocation
+from spark_jobs.storage.parquet import is_data_file, read_columns, staged_parquet
+from spark_jobs.tables import LakeTable
 
 FOOTER_GUESS_BYTES = 64 * 1024
 DELETE_BATCH = 1000
@@ -58,6 +60,19 @@ class S3Lake:
     def recover(self) -> list[str]:
         return []
 
+    def days(self, table: LakeTable) -> list[str]:
+        table_prefix = self.location.key(table.path) + "/"
+        marker = f"{table.partition.name}="
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=table_prefix + marker, Delimiter="/"
+        )
+        found = (
+            common["Prefix"][len(table_prefix) :].rstrip("/").removeprefix(marker)
+            for page in pages
+            for common in page.get("CommonPrefixes", [])
+        )
+        return sorted(day for day in found if is_day(day))
+
     def day_files(self, table: LakeTable, day: str) -> list[LakeFile]:
         return [
             LakeFile(obj["Key"].rsplit("/", 1)[1], obj["Size"], obj["ETag"].strip('"'))
@@ -85,6 +100,12 @@ class S3Lake:
             self.client.download_file(self.bucket, obj["Key"], str(path))
             paths.append(path)
         return paths
+
+    def local_days(self, table: LakeTable, days: Sequence[str], scratch: Path) -> Path:
+        base = scratch / "input" / table.path
+        for day in days:
+            self.fetch_day(table, day, base / f"{table.partition.name}={day}")
+        return base
 
     def publish_day(self, table: LakeTable, day: str, staged: Path) -> list[LakeFile]:
         prefix = self._day_prefix(table, day)
@@ -132,7 +153,7 @@ class S3Lake:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(prefix) :]
-                if "/" not in name and name.endswith(PARQUET_SUFFIX) and name[0] not in "._":
+                if "/" not in name and is_data_file(name):
                     objects.append(obj)
         return sorted(objects, key=lambda o: o["Key"])
 

@@ -1,21 +1,21 @@
-"""The lake port: what the export and prune jobs need from wherever the lake is stored."""
+"""The lake port: what the export, transform and prune jobs need from wherever the lake is stored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+from spark_jobs.storage.location import LakeLocation
 
-from deliverer.lake import LakeLocation
-from spark_jobs.schemas import LakeTable
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from spark_jobs.tables import LakeTable
 
 STATE_DIR = "_state"
-PARQUET_SUFFIX = ".parquet"
 
 
 class LakeBusy(Exception):
@@ -46,6 +46,10 @@ class Lake(Protocol):
         """Undo what a killed run left half-done; returns the partitions put back."""
         ...
 
+    def days(self, table: LakeTable) -> list[str]:
+        """Every day the table has a partition for (YYYY-MM-DD), oldest first."""
+        ...
+
     def day_files(self, table: LakeTable, day: str) -> list[LakeFile]:
         """The day's Parquet files, sorted by name; empty when the day is not in the lake."""
         ...
@@ -62,6 +66,11 @@ class Lake(Protocol):
         """Copy the day's Parquet files into a local directory (to merge them with new rows)."""
         ...
 
+    def local_days(self, table: LakeTable, days: Sequence[str], scratch: Path) -> Path:
+        """A local directory holding these days of the table as ``<partition>=<day>/`` directories, for
+        Spark to read: the lake's own where it is local (nothing copied), else fetched under ``scratch``."""
+        ...
+
     def publish_day(self, table: LakeTable, day: str, staged: Path) -> list[LakeFile]:
         """Replace the day with the Parquet files in ``staged`` (consumed); returns the new files."""
         ...
@@ -71,17 +80,3 @@ class Lake(Protocol):
     def write_state(self, name: str, state: dict[str, Any]) -> None:
         """Write ``_state/<name>.json`` in one step: readers see the old or the new state, never half."""
         ...
-
-
-def staged_parquet(staged: Path) -> Iterator[Path]:
-    """The data files Spark left in a staging directory, skipping its checksums and markers."""
-    return (p for p in sorted(staged.iterdir()) if p.name.endswith(PARQUET_SUFFIX) and p.name[0] not in "._")
-
-
-def read_columns(table: LakeTable, files: Sequence[pq.ParquetFile], columns: Sequence[str]) -> pa.Table:
-    """These columns of every row of a day's files, typed as the table defines them (nullable, so that
-    files written by any engine read alike)."""
-    defined = table.arrow_schema()
-    schema = pa.schema([defined.field(name).with_nullable(True) for name in columns])
-    tables = [file.read(columns=list(columns)).select(list(columns)).cast(schema) for file in files]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
