@@ -50,11 +50,11 @@ from memory import PeakMemory  # noqa: E402
 from deliverer.local_broker import free_port  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
 from spark_jobs.days import day_bounds  # noqa: E402
-from spark_jobs.export import ExportRequest, run_export  # noqa: E402
+from spark_jobs.export.run import ExportRequest, run_export  # noqa: E402
+from spark_jobs.export.store_source import scan_batches  # noqa: E402
 from spark_jobs.spark.session import SparkSettings, start_spark  # noqa: E402
 from spark_jobs.storage import open_lake  # noqa: E402
 from spark_jobs.storage.parquet import arrow_schema  # noqa: E402
-from spark_jobs.store_source import scan_batches  # noqa: E402
 from spark_jobs.tables import BRONZE_LOCATIONS  # noqa: E402
 from tests.helpers import make_reports  # noqa: E402
 

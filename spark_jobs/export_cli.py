@@ -40,8 +40,8 @@ from spark_jobs.schedule import parse_schedule, run_on_schedule
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from spark_jobs.export import ExportRequest, ExportSummary
-    from spark_jobs.export_plan import DayResult
+    from spark_jobs.export.plan import DayResult
+    from spark_jobs.export.run import ExportRequest, ExportSummary
     from spark_jobs.spark.session import SparkSettings
 
 log = logging.getLogger("deliverer.export")
@@ -167,9 +167,9 @@ class LazySpark:
 def run(args: argparse.Namespace, submitted: bool = False) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from spark_jobs.day_merge import DayCheckFailed
-    from spark_jobs.day_writer import DayWriteOptions
-    from spark_jobs.export import ExportRequest
+    from spark_jobs.export.merge import DayCheckFailed
+    from spark_jobs.export.run import ExportRequest
+    from spark_jobs.export.spark_writer import DayWriteOptions
     from spark_jobs.spark.session import SparkSettings, parse_conf
     from spark_jobs.storage import LakeBusy
 
@@ -212,7 +212,7 @@ def quiet_aws_logging() -> None:
 
 
 def export_once(args: argparse.Namespace, request: ExportRequest, spark: LazySpark) -> ExportSummary:
-    from spark_jobs.export import run_export
+    from spark_jobs.export.run import run_export
     from spark_jobs.storage import open_lake
     from spark_jobs.transform_cli import show_day
 

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from spark_jobs.export_cli import LazySpark, quiet_aws_logging, requested_days
     from spark_jobs.spark.session import SparkSettings, parse_conf
     from spark_jobs.storage import LakeBusy, open_lake
-    from spark_jobs.transforms.run import TransformOptions, changed_days, plan_day, transform_days
+    from spark_jobs.transforms.run import TransformOptions, changed_days, plan_transform_day, transform_days
 
     if args.cell_m <= 0:
         raise ValueError("--cell-m must be a positive number of metres")
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 for restored in lake.recover():
                     log.warning("restored %s, left aside by an interrupted run", restored)
             days = asked if asked is not None else changed_days(lake)
-            plans = [plan_day(lake, day) for day in days]
+            plans = [plan_transform_day(lake, day) for day in days]
             if args.dry_run or not any(p.action == "write" for p in plans):
                 return show_plan(plans, args.json, args.dry_run)
             summary = transform_days(spark(), lake, days, TransformOptions(cell_m=args.cell_m), on_day=show_day)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from spark_jobs import store_source
 from spark_jobs.defaults import SPARK_MASTER
+from spark_jobs.export import store_source
 
 # What the lake needs from every session; --conf may override any of them.
 BASE_CONF: dict[str, str] = {

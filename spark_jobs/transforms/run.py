@@ -47,7 +47,8 @@ from spark_jobs.transforms.hotspots import hotspots
 from spark_jobs.transforms.order_trips import order_trips
 from spark_jobs.transforms.silver import silver_locations
 
-STATE_NAME = "transform"
+BUILT_FROM_STATE = "transform"
+"""``_state/transform.json``: per bronze day, the files its silver and gold days were built from."""
 
 log = logging.getLogger("deliverer.transform")
 
@@ -120,7 +121,7 @@ def transform_days(
         raise ValueError(f"cell_m, days_per_pass and silver_rows_per_file must be at least 1: {options}")
     started = time.monotonic()
     summary = TransformSummary(lake.location.url)
-    planned = [plan_day(lake, day) for day in sorted(set(days))]
+    planned = [plan_transform_day(lake, day) for day in sorted(set(days))]
     for day in planned:
         if day.action == "skip":
             summary.days.append(day)
@@ -137,7 +138,7 @@ def transform_days(
     return summary
 
 
-def plan_day(lake: Lake, day: str) -> DayTransform:
+def plan_transform_day(lake: Lake, day: str) -> DayTransform:
     date.fromisoformat(day)  # a clear error for anything but YYYY-MM-DD
     files = lake.day_files(BRONZE_LOCATIONS, day)
     rows = lake.day_rows(BRONZE_LOCATIONS, day) if files else None
@@ -149,7 +150,7 @@ def plan_day(lake: Lake, day: str) -> DayTransform:
 
 def changed_days(lake: Lake) -> list[str]:
     """The bronze days whose files differ from those the transforms last built from."""
-    built = (lake.read_state(STATE_NAME) or {}).get("bronze", {})
+    built = (lake.read_state(BUILT_FROM_STATE) or {}).get("bronze", {})
     return [
         day for day in lake.days(BRONZE_LOCATIONS)
         if built.get(day) != _fingerprint(lake.day_files(BRONZE_LOCATIONS, day))
@@ -161,10 +162,12 @@ def _fingerprint(files: list[LakeFile]) -> list[str]:
 
 
 def _remember(lake: Lake, days: list[DayTransform]) -> None:
-    state = lake.read_state(STATE_NAME) or {}
+    state = lake.read_state(BUILT_FROM_STATE) or {}
     built = state.get("bronze", {})
     built.update({d.day: _fingerprint(d.bronze_files) for d in days})
-    lake.write_state(STATE_NAME, {"updated_at": datetime.now(UTC).isoformat(), "bronze": dict(sorted(built.items()))})
+    lake.write_state(
+        BUILT_FROM_STATE, {"updated_at": datetime.now(UTC).isoformat(), "bronze": dict(sorted(built.items()))}
+    )
 
 
 def _transform_pass(spark: SparkSession, lake: Lake, days: list[DayTransform], options: TransformOptions) -> None:

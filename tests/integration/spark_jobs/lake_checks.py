@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 
 from deliverer.store import open_store
 from spark_jobs.days import day_bounds
+from spark_jobs.export.store_source import scan_batches
 from spark_jobs.report_keys import KEY_COLUMNS
 from spark_jobs.storage import Lake, LakeFile
 from spark_jobs.storage.parquet import arrow_schema
-from spark_jobs.store_source import scan_batches
 from spark_jobs.tables import BRONZE_LOCATIONS
 
 KEY_ORDER = [(name, "ascending") for name in KEY_COLUMNS]

@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from deliverer.store import open_store
-from spark_jobs.export import ExportRequest, ExportSummary, run_export
+from spark_jobs.export.run import ExportRequest, ExportSummary, run_export
 from spark_jobs.storage import Lake, open_lake
 from tests.helpers import ServiceProcess, make_reports
 from tests.integration.spark_jobs.conftest import BASE_REPORTS, base_reports, fill, utc_midnight

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spark_jobs.day_merge import lake_copy_as_recorded
+from spark_jobs.export.merge import lake_copy_as_recorded
 from spark_jobs.report_keys import lake_keys
 from spark_jobs.storage import open_lake
 from spark_jobs.storage.local import LocalLake

@@ -19,8 +19,8 @@ from pyspark.sql import SparkSession
 
 from deliverer.contract import LocationReport
 from deliverer.store import open_store
-from spark_jobs.export import ExportRequest, ExportSummary, day_state_name, run_export
-from spark_jobs.export_plan import RebuildRefused
+from spark_jobs.export.plan import RebuildRefused
+from spark_jobs.export.run import ExportRequest, ExportSummary, day_state_name, run_export
 from spark_jobs.prune import run_prune
 from spark_jobs.report_keys import KEY_COLUMNS, KEY_SCHEMA, fingerprint, lake_keys
 from spark_jobs.storage import Lake, open_lake

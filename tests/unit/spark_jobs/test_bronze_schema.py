@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 
 from deliverer.store.base import EXPORT_COLUMNS
-from spark_jobs.day_writer import DayWriteOptions
 from spark_jobs.days import day_bounds
+from spark_jobs.export.spark_writer import DayWriteOptions
+from spark_jobs.export.store_source import rows_to_batch, time_slices
 from spark_jobs.storage.parquet import arrow_schema
-from spark_jobs.store_source import rows_to_batch, time_slices
 from spark_jobs.tables import BRONZE_LOCATIONS
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

@@ -23,8 +23,8 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
-from spark_jobs.day_writer import DayWriteOptions, write_day, write_lake_only
-from spark_jobs.export_plan import MERGE, REBUILD, DayResult, RebuildRefused
+from spark_jobs.export.plan import MERGE, REBUILD, DayResult, RebuildRefused
+from spark_jobs.export.spark_writer import DayWriteOptions, write_day, write_lake_only
 from spark_jobs.report_keys import KeyFingerprint, fingerprint, lake_keys, missing_from, read_keys
 from spark_jobs.storage import Lake, LakeFile
 from spark_jobs.storage.parquet import staged_parquet

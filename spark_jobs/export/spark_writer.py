@@ -12,9 +12,9 @@ from pyspark.sql import functions as F
 
 from spark_jobs.days import day_bounds
 from spark_jobs.defaults import MIN_ROWS_PER_SLICE
+from spark_jobs.export.store_source import SOURCE_NAME
 from spark_jobs.report_keys import FIRST_COPY_ORDER, KEY_COLUMNS
 from spark_jobs.spark.schema import spark_schema
-from spark_jobs.store_source import SOURCE_NAME
 from spark_jobs.tables import BRONZE_LOCATIONS
 
 

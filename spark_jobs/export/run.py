@@ -3,8 +3,8 @@
 Each run works out which UTC days changed (incremental: reports stored since the watermark kept in
 ``<lake>/_state/export.json``; backfill: the days asked for), then writes each such day, one after
 the other: a day new to the lake from the store's rows; a day the lake holds as the union of its
-copy and the store's rows, one row per report key (see :mod:`spark_jobs.export_plan` and
-:mod:`spark_jobs.day_merge`). Spark writes the day into a staging directory, the lake swaps it in.
+copy and the store's rows, one row per report key (see :mod:`spark_jobs.export.plan` and
+:mod:`spark_jobs.export.merge`). Spark writes the day into a staging directory, the lake swaps it in.
 The watermark moves only once every day succeeded, so a failed or killed run is simply run again.
 
 Each day written leaves a record in ``<lake>/_state/export_days/dt=YYYY-MM-DD.json``: what was done,
@@ -29,16 +29,17 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from deliverer.store import Store
-from spark_jobs.day_merge import day_record, export_day
-from spark_jobs.day_writer import DayWriteOptions
 from spark_jobs.days import EPOCH
 from spark_jobs.defaults import EXPORT_SETTLE
-from spark_jobs.export_plan import SKIP, DayResult, check_rebuilds, plan_day
+from spark_jobs.export.merge import day_record, export_day
+from spark_jobs.export.plan import SKIP, DayResult, check_rebuilds, plan_export_day
+from spark_jobs.export.spark_writer import DayWriteOptions
 from spark_jobs.storage import Lake
 from spark_jobs.tables import BRONZE_LOCATIONS
 from spark_jobs.transforms.run import DayTransform, transform_days
 
-STATE_NAME = "export"
+WATERMARK_STATE = "export"
+"""``_state/export.json``: the watermark, and what the last incremental run wrote."""
 DAY_STATE_DIR = "export_days"
 
 log = logging.getLogger("deliverer.export")
@@ -106,7 +107,7 @@ def run_export(
     incremental = request.days is None
     previous = next_mark = None
     if incremental:
-        state = lake.read_state(STATE_NAME) or {}
+        state = lake.read_state(WATERMARK_STATE) or {}
         previous = state.get("watermark")
         next_mark = (now() - request.settle).isoformat()
         since = datetime.fromisoformat(previous) if previous else EPOCH
@@ -119,7 +120,7 @@ def run_export(
         if not request.dry_run:
             for restored in lake.recover():
                 log.warning("restored %s, left aside by an interrupted run", restored)
-        plans = [plan_day(store, lake, day, request.rebuild) for day in days]
+        plans = [plan_export_day(store, lake, day, request.rebuild) for day in days]
         check_rebuilds(store, lake, plans, request.force)
         for result in plans:
             if result.action != SKIP and not request.dry_run:
@@ -130,7 +131,7 @@ def run_export(
             summary.days.append(result)
             on_day(result)
         if incremental and not request.dry_run:
-            lake.write_state(STATE_NAME, {
+            lake.write_state(WATERMARK_STATE, {
                 "watermark": next_mark,
                 "previous": previous,
                 "updated_at": now().isoformat(),

@@ -61,7 +61,7 @@ class DayResult:
     keys_sha256: str = ""
 
 
-def plan_day(store: Store, lake: Lake, day: str, rebuild: bool = False) -> DayResult:
+def plan_export_day(store: Store, lake: Lake, day: str, rebuild: bool = False) -> DayResult:
     """Decide from the row counts what to do with a day (which rows are whose is worked out when it is written)."""
     store_rows = store.count_between(*day_bounds(day))
     lake_rows = lake.day_rows(BRONZE_LOCATIONS, day)
