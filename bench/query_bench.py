@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 
 from deliverer.local_broker import free_port  # noqa: E402
-from spark_jobs.queries import ready_queries  # noqa: E402
-from spark_jobs.query.local import LocalEngine, S3Settings  # noqa: E402
+from spark_jobs.sql.duckdb_engine import LocalEngine, S3Settings  # noqa: E402
+from spark_jobs.sql.ready_queries import ready_queries  # noqa: E402
 from spark_jobs.storage.location import parse_lake_url  # noqa: E402
 from spark_jobs.tables import (  # noqa: E402
     ALL_TABLES,

@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
-from spark_jobs.athena.ddl import DEFAULT_FIRST_DAY
 from spark_jobs.athena.options import (
     add_athena_arguments,
     add_database_argument,
     athena_client,
     athena_settings,
 )
+from spark_jobs.sql.athena_ddl import DEFAULT_FIRST_DAY
 from spark_jobs.storage.location import parse_lake_url
 
 ENV_FIRST_DAY = "DELIVERER_ATHENA_FIRST_DAY"
@@ -49,9 +49,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_ddl(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from spark_jobs.athena.ddl import lake_ddl
-    from spark_jobs.athena.runner import AthenaQueryFailed, run_query
     from spark_jobs.export_cli import quiet_aws_logging
+    from spark_jobs.sql.athena_ddl import lake_ddl
+    from spark_jobs.sql.athena_runner import AthenaQueryFailed, run_query
 
     statements = lake_ddl(args.database, parse_lake_url(args.lake), first_day=args.first_day, replace=args.replace)
     if not args.apply:

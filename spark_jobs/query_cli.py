@@ -10,7 +10,7 @@ from pathlib import Path
 
 from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
 from spark_jobs.athena.options import add_athena_arguments, add_database_argument, athena_client, athena_settings
-from spark_jobs.query.result import FORMATS, QueryResult, render
+from spark_jobs.sql.result import FORMATS, QueryResult, render
 from spark_jobs.storage.location import parse_lake_url
 
 ENGINES = ("local", "athena")
@@ -45,7 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def statement(args: argparse.Namespace) -> str:
-    from spark_jobs.queries import ready_query
+    from spark_jobs.sql.ready_queries import ready_query
 
     if args.ready:
         return ready_query(args.ready).sql
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def list_ready() -> int:
-    from spark_jobs.queries import ready_queries
+    from spark_jobs.sql.ready_queries import ready_queries
 
     queries = ready_queries()
     width = max(len(name) for name in queries)
@@ -85,7 +85,7 @@ def list_ready() -> int:
 def run_local(args: argparse.Namespace, sql: str) -> QueryResult | None:
     import duckdb
 
-    from spark_jobs.query.local import LocalEngine, S3Settings
+    from spark_jobs.sql.duckdb_engine import LocalEngine, S3Settings
 
     # The edge reads the environment: the same variables boto3 and the export use.
     s3 = S3Settings(
@@ -103,7 +103,7 @@ def run_local(args: argparse.Namespace, sql: str) -> QueryResult | None:
 def run_athena(args: argparse.Namespace, sql: str) -> QueryResult | None:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from spark_jobs.athena.runner import AthenaQueryFailed, run_query
+    from spark_jobs.sql.athena_runner import AthenaQueryFailed, run_query
 
     try:
         return run_query(athena_client(), sql, athena_settings(args))

@@ -3,8 +3,9 @@ meaning.
 
 Each engine's form is derived from these definitions where that engine is used: the Spark schemas in
 :mod:`spark_jobs.spark.schema`, the Arrow (Parquet) schemas in :mod:`spark_jobs.storage.parquet`, the
-DuckDB views in :mod:`spark_jobs.query.local` and the Athena DDL in :mod:`spark_jobs.athena.ddl`. So
-the commands that need no Spark (prune, query, athena ddl) read the tables without loading it.
+DuckDB views in :mod:`spark_jobs.sql.duckdb_engine` and the Athena DDL in
+:mod:`spark_jobs.sql.athena_ddl`. So the commands that need no Spark (prune, query, athena ddl) read the
+tables without loading it.
 
 Timestamps are instants: Parquet INT64 microseconds adjusted to UTC (see :mod:`spark_jobs.spark.session`),
 which Athena, DuckDB, pyarrow and Spark all read as instants.

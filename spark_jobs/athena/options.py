@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from deliverer.settings import env
-from spark_jobs.athena.runner import AthenaSettings
-from spark_jobs.database import DEFAULT_DATABASE, check_database_name
+from spark_jobs.sql.athena_runner import AthenaSettings
+from spark_jobs.sql.database import DEFAULT_DATABASE, check_database_name
 
 ENV_DATABASE = "DELIVERER_ATHENA_DATABASE"
 ENV_WORKGROUP = "DELIVERER_ATHENA_WORKGROUP"

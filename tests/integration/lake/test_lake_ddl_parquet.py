@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spark_jobs.athena.ddl import create_table
+from spark_jobs.sql.athena_ddl import create_table
 from spark_jobs.storage.location import parse_lake_url
 from spark_jobs.storage.parquet import staged_parquet
 from spark_jobs.tables import ALL_TABLES, LakeTable, sql_name

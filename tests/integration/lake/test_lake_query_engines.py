@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from spark_jobs.queries import ready_queries, ready_query
-from spark_jobs.query.local import LocalEngine, S3Settings, duckdb_type
+from spark_jobs.sql.duckdb_engine import LocalEngine, S3Settings, duckdb_type
+from spark_jobs.sql.ready_queries import ready_queries, ready_query
 from spark_jobs.storage.location import parse_lake_url
 from spark_jobs.tables import ALL_TABLES, sql_name
 from spark_jobs.transforms.run import TransformSummary

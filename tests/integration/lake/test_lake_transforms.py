@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs.query.local import LocalEngine, S3Settings
+from spark_jobs.sql.duckdb_engine import LocalEngine, S3Settings
 from spark_jobs.storage import open_lake
 from spark_jobs.storage.location import parse_lake_url
 from spark_jobs.storage.parquet import arrow_schema, staged_parquet

@@ -9,7 +9,7 @@ import pytest
 
 from deliverer.contract import MIN_TIMESTAMP_MS, Rejection, validate_report
 from deliverer_cli.main import main
-from spark_jobs.athena.ddl import MAX_COMMENT_CHARS, athena_type, create_table, lake_ddl
+from spark_jobs.sql.athena_ddl import MAX_COMMENT_CHARS, athena_type, create_table, lake_ddl
 from spark_jobs.storage.location import parse_lake_url
 from spark_jobs.tables import ALL_TABLES, BRONZE_LOCATIONS, LakeTable, sql_name
 from tests.unit.lake.ddl_text import parse_create_table

@@ -13,8 +13,8 @@ from botocore.stub import Stubber
 
 from deliverer_cli.main import main
 from spark_jobs import athena_cli, query_cli
-from spark_jobs.athena.ddl import lake_ddl
-from spark_jobs.athena.runner import AthenaQueryFailed, AthenaSettings, Backoff, run_query
+from spark_jobs.sql.athena_ddl import lake_ddl
+from spark_jobs.sql.athena_runner import AthenaQueryFailed, AthenaSettings, Backoff, run_query
 from spark_jobs.storage.location import parse_lake_url
 
 QUERY_ID = "3f1c2a9e-0000-4000-8000-000000000001"

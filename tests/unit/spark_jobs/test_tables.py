@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_jobs.athena.ddl import athena_type
 from spark_jobs.spark.schema import spark_schema, spark_type
+from spark_jobs.sql.athena_ddl import athena_type
 from spark_jobs.storage.parquet import arrow_schema
 from spark_jobs.tables import ALL_TABLES, ColumnType, LakeTable, sql_name
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from spark_jobs.query.result import QueryResult
+from spark_jobs.sql.result import QueryResult
 
 log = logging.getLogger("deliverer.athena")
 

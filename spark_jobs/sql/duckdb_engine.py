@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, assert_never
 import duckdb
 import pyarrow as pa
 
-from spark_jobs.database import check_database_name
-from spark_jobs.query.result import QueryResult, normalised
+from spark_jobs.sql.database import check_database_name
+from spark_jobs.sql.result import QueryResult, normalised
 from spark_jobs.storage.location import LakeLocation
 from spark_jobs.storage.parquet import PARQUET_SUFFIX, arrow_schema, is_data_file
 from spark_jobs.tables import ALL_TABLES, ColumnType, LakeTable, sql_name

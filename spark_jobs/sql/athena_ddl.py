@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import assert_never
 
 from deliverer.contract import MIN_TIMESTAMP_MS
-from spark_jobs.database import check_database_name
+from spark_jobs.sql.database import check_database_name
 from spark_jobs.storage.location import LakeLocation
 from spark_jobs.tables import ALL_TABLES, ColumnType, LakeTable, sql_name
 
