@@ -13,7 +13,7 @@ from deliverer.store import open_store
 from spark_jobs import defaults
 
 if TYPE_CHECKING:
-    from spark_jobs.prune import PruneDay
+    from spark_jobs.retention import PruneDay
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from spark_jobs.export_cli import quiet_aws_logging
-    from spark_jobs.prune import run_prune
+    from spark_jobs.retention import run_prune
     from spark_jobs.storage import LakeBusy, open_lake
 
     quiet_aws_logging()

@@ -29,7 +29,7 @@ store, lake = sys.argv[1:]
 assert main(["prune", "--store", store, "--lake", lake, "--older-than", "1d", "--dry-run"]) == 0
 assert main(["query", "--lake", lake, "SELECT count(*) AS reports FROM bronze_locations"]) == 0
 assert main(["athena", "ddl", "--lake", "s3://bucket/lake"]) == 0
-import spark_jobs.prune, spark_jobs.sql.duckdb_engine, spark_jobs.sql.athena_ddl, spark_jobs.tables
+import spark_jobs.retention, spark_jobs.sql.duckdb_engine, spark_jobs.sql.athena_ddl, spark_jobs.tables
 print("loaded:", sorted(name for name in sys.modules if name.partition(".")[0] == "pyspark"))
 """
 
