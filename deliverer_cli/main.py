@@ -13,12 +13,12 @@ from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable
 from deliverer_cli import broker, broker_accounts, broker_certs, rejected, stats, store
 from publisher import cli as publisher_cli
-from spark_jobs import athena_cli, export_cli, prune_cli, query_cli, transform_cli
+from spark_jobs import cli as lake_cli
 from subscriber import cli as subscriber_cli
 
 COMMANDS = (
     subscriber_cli, stats, rejected, store, broker, broker_accounts, broker_certs, publisher_cli, api_cli,
-    export_cli, prune_cli, transform_cli, athena_cli, query_cli,
+    *lake_cli.COMMANDS,
 )
 
 log = logging.getLogger("deliverer")

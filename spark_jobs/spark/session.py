@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,17 +60,6 @@ class SparkSettings:
     python: str | None = sys.executable
     app_name: str = "deliverer-lake"
     log_level: str = "ERROR"
-
-
-def parse_conf(pairs: Iterable[str]) -> dict[str, str]:
-    """``["k=v", …]`` from repeated ``--conf`` flags as a dict."""
-    conf = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--conf expects key=value, got {pair!r}")
-        conf[key.strip()] = value
-    return conf
 
 
 def start_spark(settings: SparkSettings) -> SparkSession:

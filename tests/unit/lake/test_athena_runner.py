@@ -12,7 +12,8 @@ import pytest
 from botocore.stub import Stubber
 
 from deliverer_cli.main import main
-from spark_jobs import athena_cli, query_cli
+from spark_jobs.cli import athena as athena_cli
+from spark_jobs.cli import query as query_cli
 from spark_jobs.sql.athena_ddl import lake_ddl
 from spark_jobs.sql.athena_runner import AthenaQueryFailed, AthenaSettings, Backoff, run_query
 from spark_jobs.storage.location import parse_lake_url

@@ -8,9 +8,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from deliverer.durations import parse_duration
-from deliverer.settings import DEFAULT_LAKE_URL, DEFAULT_STORE_URL, ENV_LAKE_URL, ENV_STORE_URL, env
+from deliverer.settings import env
 from deliverer.store import open_store
 from spark_jobs import defaults
+from spark_jobs.cli.common import add_lake_argument, add_store_argument, lake_failures, quiet_aws_logging
 
 if TYPE_CHECKING:
     from spark_jobs.retention import PruneDay
@@ -25,10 +26,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " reports checked are deleted, so one stored meanwhile stays. Every other day is kept, with the"
         " reason: newer than the cutoff, not exported, or reports missing from the lake (export it again).",
     )
-    parser.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
-    parser.add_argument("--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL), help="lake URL [$DELIVERER_LAKE_URL]")
+    add_store_argument(parser)
+    add_lake_argument(parser, "lake URL [$DELIVERER_LAKE_URL]")
     parser.add_argument(
         "--older-than", type=parse_duration, default=env("DELIVERER_PRUNE_OLDER_THAN", defaults.PRUNE_OLDER_THAN),
         help="keep everything newer than this (30d, 12h, ...) [$DELIVERER_PRUNE_OLDER_THAN, %(default)s]",
@@ -50,17 +49,15 @@ def show_day(day: PruneDay) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from spark_jobs.export_cli import quiet_aws_logging
     from spark_jobs.retention import run_prune
-    from spark_jobs.storage import LakeBusy, open_lake
+    from spark_jobs.storage import open_lake
 
+    failures = lake_failures()
     quiet_aws_logging()
     store = open_store(args.store)
     try:
         summary = run_prune(store, open_lake(args.lake), args.older_than, args.dry_run, on_day=show_day)
-    except (LakeBusy, BotoCoreError, ClientError) as exc:
+    except failures as exc:
         print(f"deliverer prune: {exc}", file=sys.stderr)
         return 2
     finally:

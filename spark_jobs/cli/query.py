@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
-from spark_jobs.athena.options import add_athena_arguments, add_database_argument, athena_client, athena_settings
+from deliverer.settings import env
+from spark_jobs.cli.athena_options import add_athena_arguments, add_database_argument, athena_client, athena_settings
+from spark_jobs.cli.common import add_lake_argument, quiet_aws_logging
 from spark_jobs.sql.result import FORMATS, QueryResult, render
 from spark_jobs.storage.location import parse_lake_url
 
@@ -34,9 +35,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--engine", choices=ENGINES, default=env(ENV_ENGINE, "local"), help=f"[${ENV_ENGINE}, %(default)s]"
     )
-    parser.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="the lake the local engine reads: a directory or s3://bucket/prefix [$DELIVERER_LAKE_URL]",
+    add_lake_argument(
+        parser, "the lake the local engine reads: a directory or s3://bucket/prefix [$DELIVERER_LAKE_URL]"
     )
     add_database_argument(parser)
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: %(default)s)")
@@ -55,8 +55,6 @@ def statement(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spark_jobs.export_cli import quiet_aws_logging
-
     if args.list:
         return list_ready()
     quiet_aws_logging()

@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
-from spark_jobs.athena.options import (
-    add_athena_arguments,
-    add_database_argument,
-    athena_client,
-    athena_settings,
-)
+from deliverer.settings import env
+from spark_jobs.cli.athena_options import add_athena_arguments, add_database_argument, athena_client, athena_settings
+from spark_jobs.cli.common import add_lake_argument, quiet_aws_logging
 from spark_jobs.sql.athena_ddl import DEFAULT_FIRST_DAY
 from spark_jobs.storage.location import parse_lake_url
 
@@ -28,10 +24,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " dt with partition projection, so new days are visible without a crawler or MSCK REPAIR."
         " With --apply, run it on Athena.",
     )
-    ddl.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="the lake, s3://bucket/prefix [$DELIVERER_LAKE_URL]",
-    )
+    add_lake_argument(ddl, "the lake, s3://bucket/prefix [$DELIVERER_LAKE_URL]")
     add_database_argument(ddl)
     ddl.add_argument(
         "--first-day", default=env(ENV_FIRST_DAY, DEFAULT_FIRST_DAY),
@@ -49,7 +42,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_ddl(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from spark_jobs.export_cli import quiet_aws_logging
     from spark_jobs.sql.athena_ddl import lake_ddl
     from spark_jobs.sql.athena_runner import AthenaQueryFailed, run_query
 

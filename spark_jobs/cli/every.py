@@ -19,7 +19,7 @@ from deliverer.durations import parse_duration
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-log = logging.getLogger("deliverer.schedule")
+log = logging.getLogger(__name__)
 
 
 class Schedule(Protocol):

@@ -7,16 +7,26 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deliverer.settings import DEFAULT_LAKE_URL, ENV_LAKE_URL, env
+from deliverer.settings import env
 from spark_jobs import defaults
+from spark_jobs.cli.common import (
+    LazySpark,
+    add_day_arguments,
+    add_lake_argument,
+    add_spark_arguments,
+    add_work_dir_argument,
+    lake_failures,
+    quiet_aws_logging,
+    requested_days,
+    spark_settings,
+)
 
 if TYPE_CHECKING:
     from spark_jobs.transforms.run import DayTransform, TransformSummary
 
-log = logging.getLogger("deliverer.transform")
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,49 +37,32 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " UTC days from the lake's bronze/locations, replacing each day whole. Without --date/--since it"
         " does the days whose bronze changed since they were last transformed (<lake>/_state/transform.json).",
     )
-    parser.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="a directory, file:///path or s3://bucket/prefix (endpoint: $AWS_ENDPOINT_URL) [$DELIVERER_LAKE_URL]",
-    )
-    days = parser.add_argument_group("days (default: those whose bronze changed)")
-    days.add_argument("--date", help="transform this one UTC day, YYYY-MM-DD")
-    days.add_argument("--since", help="transform every UTC day from this one (YYYY-MM-DD) ...")
-    days.add_argument("--until", help="... through this one, inclusive (default: today)")
+    add_lake_argument(parser)
+    add_day_arguments(parser, "days (default: those whose bronze changed)", "transform")
     parser.add_argument(
         "--cell-m", type=int, default=int(env("DELIVERER_HOTSPOT_CELL_M", str(defaults.HOTSPOT_CELL_M))),
         help="hotspot grid cell size, metres [$DELIVERER_HOTSPOT_CELL_M, %(default)s]",
     )
     parser.add_argument("--dry-run", action="store_true", help="show the days that would be rebuilt; start no Spark")
     parser.add_argument("--json", action="store_true", help="a JSON summary on stdout")
-    parser.add_argument(
-        "--work-dir", type=Path, default=env("DELIVERER_EXPORT_WORK_DIR", "") or None,
-        help="where an S3 lake's days are staged (default: the system's temp directory) [$DELIVERER_EXPORT_WORK_DIR]",
+    add_work_dir_argument(
+        parser,
+        "where an S3 lake's days are staged (default: the system's temp directory) [$DELIVERER_EXPORT_WORK_DIR]",
     )
-    spark = parser.add_argument_group("Spark")
-    spark.add_argument(
-        "--master", default=env("DELIVERER_SPARK_MASTER", defaults.SPARK_MASTER),
-        help="Spark master [$DELIVERER_SPARK_MASTER, %(default)s]",
-    )
-    spark.add_argument(
-        "--conf", action="append", default=env("DELIVERER_SPARK_CONF", "").split(), metavar="KEY=VALUE",
-        help="Spark configuration, repeatable [$DELIVERER_SPARK_CONF, space-separated]",
-    )
+    add_spark_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from spark_jobs.export_cli import LazySpark, quiet_aws_logging, requested_days
-    from spark_jobs.spark.session import SparkSettings, parse_conf
-    from spark_jobs.storage import LakeBusy, open_lake
+    from spark_jobs.storage import open_lake
     from spark_jobs.transforms.run import TransformOptions, changed_days, plan_transform_day, transform_days
 
+    failures = lake_failures()
     if args.cell_m <= 0:
         raise ValueError("--cell-m must be a positive number of metres")
     asked = requested_days(args, datetime.now(UTC).date().isoformat())
     quiet_aws_logging()
-    spark = LazySpark(SparkSettings(master=args.master or None, conf=parse_conf(args.conf), python=sys.executable))
+    spark = LazySpark(spark_settings(args))
     try:
         lake = open_lake(args.lake, work_dir=args.work_dir)
         with lake.exclusive():
@@ -81,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             if args.dry_run or not any(p.action == "write" for p in plans):
                 return show_plan(plans, args.json, args.dry_run)
             summary = transform_days(spark(), lake, days, TransformOptions(cell_m=args.cell_m), on_day=show_day)
-    except (LakeBusy, BotoCoreError, ClientError) as exc:
+    except failures as exc:
         print(f"deliverer transform: {exc}", file=sys.stderr)
         return 2
     finally:

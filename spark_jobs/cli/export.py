@@ -17,34 +17,34 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from deliverer.durations import parse_duration
 from deliverer.logs import configure_logging
-from deliverer.settings import (
-    DEFAULT_LAKE_URL,
-    DEFAULT_STORE_URL,
-    ENV_LAKE_URL,
-    ENV_LOG_FORMAT,
-    ENV_LOG_LEVEL,
-    ENV_STORE_URL,
-    env,
-)
+from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
 from deliverer.store import StoreUnavailable, open_store
 from spark_jobs import defaults
-from spark_jobs.days import days_in_range
-from spark_jobs.schedule import parse_schedule, run_on_schedule
+from spark_jobs.cli.common import (
+    LazySpark,
+    add_day_arguments,
+    add_lake_argument,
+    add_spark_arguments,
+    add_store_argument,
+    add_work_dir_argument,
+    lake_failures,
+    quiet_aws_logging,
+    requested_days,
+    spark_settings,
+)
+from spark_jobs.cli.every import parse_schedule, run_on_schedule
+from spark_jobs.cli.transform import show_day as show_transformed_day
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
     from spark_jobs.export.plan import DayResult
     from spark_jobs.export.run import ExportRequest, ExportSummary
-    from spark_jobs.spark.session import SparkSettings
 
-log = logging.getLogger("deliverer.export")
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,17 +62,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> None:
-    parser.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
-    parser.add_argument(
-        "--lake", default=env(ENV_LAKE_URL, DEFAULT_LAKE_URL),
-        help="a directory, file:///path or s3://bucket/prefix (endpoint: $AWS_ENDPOINT_URL) [$DELIVERER_LAKE_URL]",
-    )
-    days = parser.add_argument_group("backfill (the watermark is neither used nor moved)")
-    days.add_argument("--date", help="export this one UTC day, YYYY-MM-DD")
-    days.add_argument("--since", help="export every UTC day from this one (YYYY-MM-DD) ...")
-    days.add_argument("--until", help="... through this one, inclusive (default: today)")
+    add_store_argument(parser)
+    add_lake_argument(parser)
+    days = add_day_arguments(parser, "backfill (the watermark is neither used nor moved)", "export")
     days.add_argument(
         "--rebuild", action="store_true",
         help="replace each day named with the store's rows alone instead of merging them into the lake's copy;"
@@ -101,39 +93,18 @@ def add_arguments(parser: argparse.ArgumentParser, submitted: bool = False) -> N
         help="the watermark stays this far behind the clock, for batches still being committed"
         " [$DELIVERER_EXPORT_SETTLE, %(default)s]",
     )
-    parser.add_argument(
-        "--work-dir", type=Path, default=env("DELIVERER_EXPORT_WORK_DIR", "") or None,
-        help="where days are staged before upload to an S3 lake (default: the system's temp directory)"
+    add_work_dir_argument(
+        parser,
+        "where days are staged before upload to an S3 lake (default: the system's temp directory)"
         " [$DELIVERER_EXPORT_WORK_DIR]",
     )
-    spark = parser.add_argument_group("Spark")
-    spark.add_argument(
-        "--master", default=env("DELIVERER_SPARK_MASTER", "" if submitted else defaults.SPARK_MASTER),
-        help="Spark master [$DELIVERER_SPARK_MASTER, %s]" % ("spark-submit's" if submitted else defaults.SPARK_MASTER),
-    )
-    spark.add_argument(
-        "--conf", action="append", default=env("DELIVERER_SPARK_CONF", "").split(), metavar="KEY=VALUE",
-        help="Spark configuration, repeatable [$DELIVERER_SPARK_CONF, space-separated]",
-    )
+    spark = add_spark_arguments(parser, submitted)
     spark.add_argument(
         "--slices", type=int, default=env("DELIVERER_EXPORT_SLICES", "0"),
         help="most time slices a day is read in, in parallel, one Parquet file each; 0 = Spark's default"
         f" parallelism (the cores). A slice gets at least {defaults.MIN_ROWS_PER_SLICE:,} rows, so a small"
         " day is one file [$DELIVERER_EXPORT_SLICES, %(default)s]",
     )
-
-
-def requested_days(args: argparse.Namespace, today: str) -> list[str] | None:
-    """The backfill days asked for, or None for an incremental run."""
-    if args.date and (args.since or args.until):
-        raise ValueError("use --date or --since/--until, not both")
-    if args.date:
-        return days_in_range(args.date, args.date)
-    if args.until and not args.since:
-        raise ValueError("--until needs --since")
-    if args.since:
-        return days_in_range(args.since, args.until or today)
-    return None
 
 
 def check_rebuild(args: argparse.Namespace, days: list[str] | None) -> None:
@@ -144,38 +115,14 @@ def check_rebuild(args: argparse.Namespace, days: list[str] | None) -> None:
         raise ValueError("--rebuild needs the days to rebuild: --date or --since/--until")
 
 
-class LazySpark:
-    """Starts Spark the first time a day has to be written, then keeps it for later runs."""
-
-    def __init__(self, settings: SparkSettings) -> None:
-        self.settings = settings
-        self.session: SparkSession | None = None
-
-    def __call__(self) -> SparkSession:
-        if self.session is None:
-            from spark_jobs.spark.session import start_spark
-
-            self.session = start_spark(self.settings)
-        return self.session
-
-    def stop(self) -> None:
-        if self.session is not None:
-            self.session.stop()
-            self.session = None
-
-
 def run(args: argparse.Namespace, submitted: bool = False) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from spark_jobs.export.merge import DayCheckFailed
     from spark_jobs.export.run import ExportRequest
     from spark_jobs.export.spark_writer import DayWriteOptions
-    from spark_jobs.spark.session import SparkSettings, parse_conf
-    from spark_jobs.storage import LakeBusy
 
+    failures: tuple[type[Exception], ...] = (*lake_failures(), DayCheckFailed)
     quiet_aws_logging()
-    today = datetime.now(UTC).date().isoformat()
-    days = requested_days(args, today)
+    days = requested_days(args, datetime.now(UTC).date().isoformat())
     check_rebuild(args, days)
     if args.slices < 0:
         raise ValueError("--slices must be 0 (the cores) or more")
@@ -186,16 +133,13 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
         write=DayWriteOptions(max_slices=args.slices or None), transform=not args.no_transform,
         rebuild=args.rebuild, force=args.force,
     )
-    settings = SparkSettings(
-        master=args.master or None, conf=parse_conf(args.conf), python=None if submitted else sys.executable
-    )
-    spark = LazySpark(settings)
+    spark = LazySpark(spark_settings(args, submitted))
     try:
         if args.every:
             return run_scheduled(args, request, spark)
         try:
             summary = export_once(args, request, spark)
-        except (LakeBusy, DayCheckFailed, BotoCoreError, ClientError) as exc:
+        except failures as exc:
             print(f"deliverer export: {exc}", file=sys.stderr)
             return 2
         print_summary(summary, args.json)
@@ -204,23 +148,15 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
         spark.stop()
 
 
-def quiet_aws_logging() -> None:
-    """boto3 announces where it found credentials and endpoints at INFO: keep that for --log-level DEBUG."""
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        for name in ("boto3", "botocore", "s3transfer", "urllib3"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def export_once(args: argparse.Namespace, request: ExportRequest, spark: LazySpark) -> ExportSummary:
     from spark_jobs.export.run import run_export
     from spark_jobs.storage import open_lake
-    from spark_jobs.transform_cli import show_day
 
     store = open_store(request.store_url)
     try:
         lake = open_lake(args.lake, work_dir=args.work_dir)
         return run_export(
-            request, store, lake, spark, on_day=print_progress(request.dry_run), on_transform=show_day
+            request, store, lake, spark, on_day=print_progress(request.dry_run), on_transform=show_transformed_day
         )
     finally:
         store.close()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deliverer.durations import parse_duration
-from spark_jobs.schedule import Cron, Every, parse_schedule, run_on_schedule
+from spark_jobs.cli.every import Cron, Every, parse_schedule, run_on_schedule
 
 
 @pytest.mark.parametrize(
