@@ -17,12 +17,12 @@ from deliverer.store import StoreUnavailable
 from deliverer.usage import UsageError
 from deliverer_cli import broker, broker_accounts, broker_certs, rejected, settings, stats, store
 from publisher import cli as publisher_cli
-from spark_jobs import athena_cli, export_cli, prune_cli, query_cli, transform_cli
+from spark_jobs import cli as lake_cli
 from subscriber import cli as subscriber_cli
 
 COMMANDS = (
     subscriber_cli, stats, rejected, store, broker, broker_accounts, broker_certs, publisher_cli, api_cli, live_cli,
-    export_cli, prune_cli, transform_cli, athena_cli, query_cli, settings,
+    *lake_cli.COMMANDS, settings,
 )
 
 log = logging.getLogger(__name__)
