@@ -5,9 +5,9 @@ Views are ``<database>.<layer>_<name>`` with the columns and types of the table 
 is on the search path, so the same SQL runs here and on Athena, qualified or not.
 
 A local lake is read by DuckDB's own Parquet reader, listing the files at each query. DuckDB's
-S3 support (``httpfs``) is an extension downloaded at run time, which a machine without internet access cannot fetch, so an
-``s3://`` lake is read through pyarrow's S3 filesystem instead (honouring a custom endpoint),
-as Arrow datasets listed when the engine opens.
+S3 support (``httpfs``) is an extension downloaded at run time, which a machine without internet
+access cannot fetch, so an ``s3://`` lake is read through pyarrow's S3 filesystem instead
+(honouring a custom endpoint), as Arrow datasets listed when the engine opens.
 """
 
 from __future__ import annotations
