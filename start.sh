@@ -10,11 +10,11 @@
 #                                      clients and Postman environments expect it
 #
 # Any other flag is passed to `deliverer publish` (see `deliverer publish --help`).
-# Environment: DELIVERER_STORE_URL (default sqlite:///var/deliverer.db), DELIVERER_MQTT_PORT (1883),
-# DELIVERER_API_PORT (8000), DELIVERER_LIVE_PORT (8001, live streams and tracking pages),
-# DELIVERER_METRICS_PORT (9100, the subscriber's /metrics),
-# DELIVERER_LEGACY_TIMEZONE (local), DELIVERER_RUN_DIR (var/run). Every `deliverer` command reads the
-# same variables: export one and they all move together.
+# Environment: every `deliverer` variable (`deliverer settings` lists them with their values), notably
+# DELIVERER_STORE_URL, DELIVERER_MQTT_PORT, DELIVERER_API_PORT, DELIVERER_LIVE_PORT (live streams and
+# tracking pages), DELIVERER_SUBSCRIBE_METRICS_PORT (the subscriber's /metrics and /healthz; 9100 here
+# when unset), DELIVERER_LEGACY_TIMEZONE; and DELIVERER_RUN_DIR (var/run). Every `deliverer` command
+# reads the same variables: export one and they all move together.
 
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,8 +23,8 @@ source scripts/setup.sh
 
 MODE=auto
 WORKERS=""
-INTERVAL=1
-LOCATIONS=20
+INTERVAL=""
+LOCATIONS=""
 BURST=1
 LEGACY=0
 LEGACY_API_PORT=5000
@@ -45,9 +45,6 @@ while [ $# -gt 0 ]; do
 done
 
 RUN_DIR="${DELIVERER_RUN_DIR:-var/run}"
-STORE_URL="${DELIVERER_STORE_URL:-sqlite:///var/deliverer.db}"
-METRICS_PORT="${DELIVERER_METRICS_PORT:-9100}"
-LIVE_PORT="${DELIVERER_LIVE_PORT:-8001}"
 DELIVERER="$ROOT/.venv/bin/deliverer"
 mkdir -p "$RUN_DIR"
 
@@ -76,11 +73,21 @@ compose_unusable() {  # prints why Docker Compose cannot run the stack; nothing 
 }
 
 deliverer_setup_venv local
-# The ports and URLs every other `deliverer` command would use, from the same variables.
-SETTINGS="$("$ROOT/.venv/bin/python" -c '
-from deliverer.settings import default_api_url, default_mqtt_url, local_api_port, local_mqtt_port
-print(local_mqtt_port(), local_api_port(), default_mqtt_url(), default_api_url())')"
-read -r MQTT_PORT API_PORT COMMANDS_MQTT_URL COMMANDS_API_URL <<<"$SETTINGS"
+# What every other `deliverer` command would use, from the same variables and defaults.
+SETTINGS="$("$DELIVERER" settings --get DELIVERER_MQTT_PORT DELIVERER_API_PORT DELIVERER_LIVE_PORT \
+    DELIVERER_SUBSCRIBE_METRICS_PORT DELIVERER_MQTT_URL DELIVERER_API_URL DELIVERER_STORE_URL \
+    DELIVERER_PUBLISH_WORKERS DELIVERER_PUBLISH_INTERVAL DELIVERER_PUBLISH_LOCATIONS)"
+{
+    read -r MQTT_PORT; read -r API_PORT; read -r LIVE_PORT; read -r METRICS_PORT
+    read -r COMMANDS_MQTT_URL; read -r COMMANDS_API_URL; read -r STORE_URL
+    read -r DEFAULT_WORKERS; read -r DEFAULT_INTERVAL; read -r DEFAULT_LOCATIONS
+} <<<"$SETTINGS"
+# The subscriber's metrics are off unless asked for: start.sh asks, for its readiness check.
+if [ "$METRICS_PORT" = 0 ]; then
+    METRICS_PORT=9100
+fi
+INTERVAL="${INTERVAL:-$DEFAULT_INTERVAL}"
+LOCATIONS="${LOCATIONS:-$DEFAULT_LOCATIONS}"
 if [ "$LEGACY" = 1 ]; then
     API_PORT="$LEGACY_API_PORT"
 fi
@@ -100,10 +107,10 @@ if [ "$MODE" = auto ]; then
 fi
 
 if [ -z "$WORKERS" ]; then
-    WORKERS=10
+    WORKERS="$DEFAULT_WORKERS"
     if [ -t 0 ] && [ "$BURST" = 1 ]; then
-        read -r -p "How many couriers should deliver? [10] " answer
-        WORKERS="${answer:-10}"
+        read -r -p "How many couriers should deliver? [$DEFAULT_WORKERS] " answer
+        WORKERS="${answer:-$DEFAULT_WORKERS}"
     fi
 fi
 case "$WORKERS" in ''|*[!0-9]*) fail "--workers needs a whole number, got '$WORKERS'" ;; esac
@@ -275,7 +282,7 @@ wait_for() {  # wait_for NAME SECONDS CHECK...: poll CHECK until it succeeds or 
     done
 }
 
-ready() {  # ready URL: the URL answers 200
+ready() {  # ready URL: the URL answers 200 (the API's and live server's /readyz, the subscriber's /healthz)
     "$ROOT/.venv/bin/python" - "$1" <<'PY'
 import sys, urllib.request
 try:
@@ -292,7 +299,7 @@ api_ready() {
 
 BROKER_KIND="$("$DELIVERER" broker --which)"
 check_port broker "$MQTT_PORT" DELIVERER_MQTT_PORT
-check_port subscriber "$METRICS_PORT" DELIVERER_METRICS_PORT
+check_port subscriber "$METRICS_PORT" DELIVERER_SUBSCRIBE_METRICS_PORT
 check_port api "$API_PORT" DELIVERER_API_PORT
 check_port live "$LIVE_PORT" DELIVERER_LIVE_PORT
 
@@ -316,7 +323,7 @@ start_service live "$LIVE_PORT" "$DELIVERER" live --host 127.0.0.1 --live-port "
     --mqtt-url "$MQTT_URL"
 wait_for api 60 api_ready
 wait_for live 60 ready "$LIVE_URL/readyz"
-wait_for subscriber 30 grep -q "subscribed to" "$RUN_DIR/subscriber.log"
+wait_for subscriber 30 ready "http://127.0.0.1:$METRICS_PORT/healthz"  # 200 once subscribed
 say "ready: broker ($BROKER_KIND) $MQTT_URL, API $API_URL, live $LIVE_URL, store $STORE_URL"
 
 if [ "$BURST" = 1 ]; then

@@ -1,7 +1,7 @@
 """The Flask application factory: configuration in, a WSGI app with every blueprint out.
 
 Nothing connects here: the broker and the store are opened on first use in each worker process
-(see :mod:`app_api.resources`).
+(see :mod:`app_api.resources`), unless the caller gives them.
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ from app_api import couriers, health, ingest, legacy, lookups, openapi, reads, t
 from app_api.errors import register_error_handlers
 from app_api.metrics import init_metrics
 from app_api.resources import EXTENSION_KEY, ResourceSettings, WorkerResources
-from deliverer.settings import DEFAULT_MQTT_URL, DEFAULT_STORE_URL
+from deliverer.publishing import ReportPublisher
+from deliverer.settings import ACTIVE_WITHIN, LIVE_PORT, MAX_REPORTS_PER_POST, MQTT_URL, PUBLISH_TIMEOUT, STORE_URL
+from deliverer.store import Store
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "STORE_URL": DEFAULT_STORE_URL,
-    "MQTT_URL": DEFAULT_MQTT_URL,
+    "STORE_URL": STORE_URL.default_value,
+    "MQTT_URL": MQTT_URL.default_value,
     "API_KEY": None,
     "API_KEY_READS": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
-    "MAX_BATCH": 1000,
-    "PUBLISH_TIMEOUT_S": 5.0,
+    "MAX_BATCH": MAX_REPORTS_PER_POST,
+    "PUBLISH_TIMEOUT_S": PUBLISH_TIMEOUT.default_value,
     "BROKER_WAIT_S": 1.0,
     "PUBLISH_WINDOW": 5000,
     "MQTT_CLIENT_ID_PREFIX": "deliverer-api",
@@ -33,8 +35,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "TRACKING_SECRET": None,
     "SERVES_LIVE": False,
     "LIVE_URL": None,
-    "LIVE_PORT": 8001,
-    "ACTIVE_WITHIN_MINUTES": 30,
+    "LIVE_PORT": LIVE_PORT.default_value,
+    "ACTIVE_WITHIN_MINUTES": ACTIVE_WITHIN.default_value,
     "TILE_URL": None,
     "TILE_ATTRIBUTION": None,
 }
@@ -49,7 +51,12 @@ redirect there); ``LIVE_URL``: where browsers reach the live server (``None``: t
 ``TILE_URL``/``TILE_ATTRIBUTION``: map tiles for the tracking page (``None``: drawn without)."""
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    config: Mapping[str, Any] | None = None, *, store: Store | None = None, publisher: ReportPublisher | None = None
+) -> Flask:
+    """The app for ``config`` (over :data:`DEFAULT_CONFIG`). The store and the publisher are opened from
+    ``STORE_URL`` and ``MQTT_URL`` in each worker process, unless given here: then they are used as they
+    are, and whoever gave them closes them (tests pass an in-memory store and a stand-in publisher)."""
     app = Flask(__name__)
     app.config.from_mapping(DEFAULT_CONFIG)
     if config:
@@ -61,7 +68,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             mqtt_url=app.config["MQTT_URL"],
             publish_window=app.config["PUBLISH_WINDOW"],
             client_id_prefix=app.config["MQTT_CLIENT_ID_PREFIX"],
-        )
+        ),
+        store=store,
+        publisher=publisher,
     )
     init_metrics(app, app.config["METRICS_MULTIPROC_DIR"])
     register_error_handlers(app)

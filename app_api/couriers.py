@@ -13,10 +13,10 @@ from flask import Blueprint, Response, jsonify
 
 from app_api.auth import require_key_for_reads, require_key_for_writes
 from app_api.errors import ApiError
-from app_api.ingest import read_json
-from app_api.reads import check_order_id
+from app_api.inputs import check_order_id, read_json
 from app_api.resources import get_store
 from deliverer.contract import ID_PATTERN
+from deliverer.services import reads
 
 bp = Blueprint("couriers", __name__)
 
@@ -25,10 +25,7 @@ bp = Blueprint("couriers", __name__)
 def order_courier(order_id: str) -> Response:
     require_key_for_reads()
     check_order_id(order_id)
-    courier = get_store().order_courier(order_id)
-    if courier is None:
-        raise ApiError(404, "order_not_found", f"order {order_id!r} has no courier yet: no report, no handover")
-    return jsonify(courier.to_dict())
+    return jsonify(reads.order_courier(get_store(), order_id).to_dict())
 
 
 @bp.put("/v1/orders/<order_id>/courier")

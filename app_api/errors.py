@@ -1,8 +1,9 @@
 """Every error the API answers is one JSON shape: ``{"error": code, "message": text[, "fields": [...]]}``.
 
-Handlers registered here turn :class:`ApiError`, werkzeug's HTTP errors, store and broker
-outages, and any unexpected exception into that shape; no stack trace ever reaches a client. The
-original system's routes register the same handlers with their own shape (:mod:`app_api.legacy`).
+Handlers registered here turn :class:`ApiError`, the services' typed errors (a rejected batch: 422,
+nothing found: 404), werkzeug's HTTP errors, store and broker outages, and any unexpected exception
+into that shape; no stack trace ever reaches a client. The original system's routes register the same
+handlers with their own shape (:mod:`app_api.legacy`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from flask import Response, current_app, jsonify, request
 from flask.sansio.scaffold import Scaffold
 from werkzeug.exceptions import HTTPException
 
+from deliverer.publishing import BrokerUnavailable
+from deliverer.services.accept import BatchRejected
+from deliverer.services.reads import NotFound
 from deliverer.store import StoreMissing, StoreUnavailable
 
-log = logging.getLogger("deliverer.api")
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -44,10 +48,6 @@ class ApiError(Exception):
         self.message = message
         self.fields = fields
         self.extra = extra
-
-
-class BrokerUnavailable(Exception):
-    """The MQTT broker is unreachable, did not acknowledge in time, or refused a report."""
 
 
 ErrorBody = Callable[[str, str, list[dict[str, Any]] | None, dict[str, Any]], dict[str, Any]]
@@ -109,6 +109,13 @@ class _Handlers:
             response.headers["Allow"] = ", ".join(allowed)
         return response
 
+    def batch_rejected(self, exc: BatchRejected) -> Response:
+        fields = None if exc.problems is None else [problem.to_dict() for problem in exc.problems]
+        return self.respond(422, exc.code, exc.message, fields)
+
+    def not_found(self, exc: NotFound) -> Response:
+        return self.respond(404, exc.code, exc.message)
+
     def store_unavailable(self, exc: StoreUnavailable) -> Response:
         log.warning("store unavailable: %s", exc)
         if isinstance(exc, StoreMissing):
@@ -135,6 +142,8 @@ def register_error_handlers(target: Scaffold, shape: ErrorBody = standard_body) 
     """Answer every error of ``target`` (the app, or a blueprint with its own dialect) in ``shape``."""
     handlers = _Handlers(shape)
     target.register_error_handler(ApiError, handlers.api_error)
+    target.register_error_handler(BatchRejected, handlers.batch_rejected)
+    target.register_error_handler(NotFound, handlers.not_found)
     target.register_error_handler(HTTPException, handlers.http_error)
     target.register_error_handler(StoreUnavailable, handlers.store_unavailable)
     target.register_error_handler(BrokerUnavailable, handlers.broker_unavailable)

@@ -17,9 +17,9 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from app_api.auth import require_key_for_reads, require_key_for_writes
 from app_api.errors import register_error_handlers
-from app_api.ingest import accept, decode, read_json
+from app_api.ingest import accept
+from app_api.inputs import check_order_id, decode, read_json
 from app_api.legacy_dialect import original_document, report_from_original
-from app_api.reads import check_order_id
 from app_api.resources import get_store
 
 bp = Blueprint("legacy", __name__)

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from deliverer.contract import LocationReport
+from deliverer.usage import UsageError
 
 LOCAL_ZONE_NAMES = ("", "local")
 _CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
@@ -27,7 +28,7 @@ def zone_named(name: str) -> tzinfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):  # ValueError: not even a zone key, e.g. '../x'
-        raise ValueError(
+        raise UsageError(
             f"unknown time zone {name!r}: give an IANA name such as Europe/Rome or UTC, or 'local'"
         ) from None
 

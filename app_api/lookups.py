@@ -8,10 +8,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app_api.auth import require_read_access
 from app_api.cursor import InvalidCursor, decode_cursor, encode_cursor
-from app_api.errors import ApiError
-from app_api.reads import bad_parameter, limit_param
+from app_api.inputs import bad_parameter, check_deliverer_id, limit_param
 from app_api.resources import get_store
 from deliverer.contract import ID_PATTERN
+from deliverer.services import reads
 from deliverer.store import HistoryCursor
 
 bp = Blueprint("lookups", __name__)
@@ -22,16 +22,8 @@ MAX_WITHIN_MINUTES = 7 * 24 * 60
 
 @bp.get("/v1/deliverers/<deliverer_id>/last-location")
 def deliverer_last_location(deliverer_id: str) -> Response:
-    if not ID_PATTERN.fullmatch(deliverer_id):
-        raise ApiError(
-            400, "invalid_deliverer_id", "a deliverer id is 1-64 characters of A-Z a-z 0-9 _ . : -",
-            fields=[{"field": "deliverer_id", "reason": "invalid_id",
-                     "message": "must be 1-64 characters of A-Z a-z 0-9 _ . : -"}],
-        )
-    report = get_store().last_location_of_deliverer(deliverer_id)
-    if report is None:
-        raise ApiError(404, "deliverer_not_found", f"no location has been reported by deliverer {deliverer_id!r}")
-    return jsonify(report.to_json_dict())
+    check_deliverer_id(deliverer_id)
+    return jsonify(reads.last_location_of_deliverer(get_store(), deliverer_id).to_json_dict())
 
 
 @bp.get("/v1/orders")
@@ -46,12 +38,10 @@ def orders() -> Response:
     since = datetime.now(UTC) - timedelta(minutes=within) if active_only else None
     limit = limit_param()
     after = _order_cursor()
-    rows = get_store().orders_by_recency(since=since, active_only=active_only, limit=limit + 1, after=after)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor(HistoryCursor(timestamp=page[-1].timestamp, msg_id=page[-1].order_id))
-    return jsonify(items=[r.to_json_dict() for r in page], next_cursor=next_cursor)
+    page = reads.recent_orders(get_store(), limit, since=since, active_only=active_only, after=after)
+    return jsonify(
+        items=[r.to_json_dict() for r in page.items], next_cursor=encode_cursor(page.next) if page.next else None
+    )
 
 
 def _within_minutes() -> int:

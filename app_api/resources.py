@@ -3,6 +3,9 @@
 They are opened lazily on first use, never at import or app creation, and re-opened when the
 process id changes, so a gunicorn worker forked from a parent that already had them still gets
 its own (a paho socket or a SQLite connection must never be shared across a fork).
+
+A store or publisher given to :func:`app_api.app.create_app` is used as it is instead: its owner
+(a test, a benchmark) opened it and closes it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from deliverer.mqtt import parse_mqtt_url
-from deliverer.publishing import WindowedPublisher
+from deliverer.publishing import ReportPublisher, WindowedPublisher
 from deliverer.store import Store, StoreUnavailable, open_store
 
-log = logging.getLogger("deliverer.api")
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "deliverer_api"
 
@@ -34,11 +37,15 @@ class ResourceSettings:
 
 
 class WorkerResources:
-    def __init__(self, settings: ResourceSettings) -> None:
+    def __init__(
+        self, settings: ResourceSettings, store: Store | None = None, publisher: ReportPublisher | None = None
+    ) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._publisher: WindowedPublisher | None = None
+        self._given_store = store
+        self._given_publisher = publisher
+        self._publisher: ReportPublisher | None = None
         self._store: Store | None = None
 
     def _forget_if_forked(self) -> None:
@@ -49,8 +56,10 @@ class WorkerResources:
             self._publisher = None
             self._store = None
 
-    def publisher(self) -> WindowedPublisher:
+    def publisher(self) -> ReportPublisher:
         """This process's publisher; its network loop (re)connects on its own, with backoff."""
+        if self._given_publisher is not None:
+            return self._given_publisher
         publisher = self._publisher
         if publisher is not None and self._pid == os.getpid():
             return publisher
@@ -68,6 +77,8 @@ class WorkerResources:
             return self._publisher
 
     def store(self) -> Store:
+        if self._given_store is not None:
+            return self._given_store
         store = self._store
         if store is not None and self._pid == os.getpid():
             return store
@@ -104,7 +115,7 @@ def resources() -> WorkerResources:
     return resources
 
 
-def get_publisher() -> WindowedPublisher:
+def get_publisher() -> ReportPublisher:
     return resources().publisher()
 
 

@@ -19,7 +19,7 @@ from prometheus_client import multiprocess
 
 from app_api.resources import close_resources
 
-log = logging.getLogger("deliverer.api")
+log = logging.getLogger(__name__)
 
 WsgiApp = Callable[..., Any]
 

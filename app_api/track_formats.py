@@ -14,20 +14,16 @@ from collections.abc import Callable, Iterable, Iterator
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from deliverer.contract import LocationReport, format_timestamp
+from deliverer.contract import REPORT_FIELDS, LocationReport, format_timestamp
 
 Pages = Callable[[], Iterable[list[LocationReport]]]
 """Starts a pass over the order's history, oldest first, one page at a time."""
 
 GPX_NAMESPACE = "http://www.topografix.com/GPX/1/1"
 EXTENSION_NAMESPACE = "urn:deliverer:gpx:1"
-CSV_COLUMNS = (
-    "msg_id", "order_id", "deliverer_id", "delivery_state", "timestamp",
-    "latitude", "longitude", "speed_kmh", "heading", "accuracy_m", "seq",
-)
-POINT_PROPERTIES = (
-    "msg_id", "deliverer_id", "delivery_state", "timestamp", "speed_kmh", "heading", "accuracy_m", "seq",
-)
+CSV_COLUMNS = REPORT_FIELDS
+POINT_PROPERTIES = tuple(name for name in REPORT_FIELDS if name not in ("order_id", "latitude", "longitude"))
+"""A point's properties: every field but the order (the file is one order's) and the position (its geometry)."""
 
 
 def gpx(order_id: str, pages: Pages) -> Iterator[str]:

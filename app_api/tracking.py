@@ -18,8 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app_api.auth import require_key_for_writes, require_read_access
 from app_api.errors import ApiError
-from app_api.ingest import decode
-from app_api.reads import check_order_id
+from app_api.inputs import check_order_id, decode
 from app_api.resources import get_store
 from app_api.tracking_links import DEFAULT_LIFETIME_S, MAX_LIFETIME_S, issue
 from deliverer.contract import format_timestamp

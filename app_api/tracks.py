@@ -7,13 +7,11 @@ from collections.abc import Iterator
 from flask import Blueprint, Response
 
 from app_api.auth import require_read_access
-from app_api.errors import ApiError
-from app_api.reads import check_order_id
+from app_api.inputs import check_order_id
 from app_api.resources import get_store
 from app_api.track_formats import csv_rows, geojson, gpx
 from deliverer.contract import LocationReport
-from deliverer.store import HistoryCursor, Store
-from deliverer.store.base import MAX_HISTORY_LIMIT
+from deliverer.services import reads
 
 bp = Blueprint("tracks", __name__)
 bp.before_request(require_read_access)
@@ -25,17 +23,6 @@ MEDIA_TYPES = {
 }
 
 
-def history_pages(store: Store, order_id: str) -> Iterator[list[LocationReport]]:
-    after: HistoryCursor | None = None
-    while True:
-        page = store.history(order_id, limit=MAX_HISTORY_LIMIT, after=after)
-        if page:
-            yield page
-        if len(page) < MAX_HISTORY_LIMIT:
-            return
-        after = HistoryCursor(timestamp=page[-1].timestamp, msg_id=page[-1].msg_id)
-
-
 @bp.get("/v1/orders/<order_id>/track.gpx", defaults={"kind": "gpx"})
 @bp.get("/v1/orders/<order_id>/track.geojson", defaults={"kind": "geojson"})
 @bp.get("/v1/orders/<order_id>/track.csv", defaults={"kind": "csv"})
@@ -45,10 +32,10 @@ def track_file(order_id: str, kind: str) -> Response:
     store = get_store()
     first = store.history(order_id, limit=2)
     if not first:
-        raise ApiError(404, "order_not_found", f"no location has been reported for order {order_id!r}")
+        raise reads.order_not_found(order_id)
 
     def pages() -> Iterator[list[LocationReport]]:
-        return history_pages(store, order_id)
+        return reads.history_pages(store, order_id)
 
     body = {
         "gpx": lambda: gpx(order_id, pages),

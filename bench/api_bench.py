@@ -68,9 +68,9 @@ from conditions import (  # noqa: E402
 )
 from paced_client import run_paced  # noqa: E402
 
-from app_api.cli import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
 from deliverer.contract import DeliveryState, LocationReport, format_timestamp  # noqa: E402
 from deliverer.local_broker import Mosquitto, free_port, wait_for_port  # noqa: E402
+from deliverer.settings import API_THREADS, API_WORKERS  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
 
 ORDERS = 1000
@@ -454,8 +454,8 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="threads per worker")
+    parser.add_argument("--workers", type=int, default=API_WORKERS.default_value, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=API_THREADS.default_value, help="threads per worker")
     parser.add_argument("--duration", type=int, default=10, help="seconds per benchmark")
     parser.add_argument("--calibration-seconds", type=int, default=3, help="seconds per client calibration")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")

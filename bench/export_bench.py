@@ -49,12 +49,13 @@ from memory import PeakMemory  # noqa: E402
 
 from deliverer.local_broker import free_port  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
-from spark_jobs.day_writer import day_bounds  # noqa: E402
-from spark_jobs.export import ExportRequest, run_export  # noqa: E402
-from spark_jobs.lake import open_lake  # noqa: E402
-from spark_jobs.schemas import BRONZE_LOCATIONS  # noqa: E402
-from spark_jobs.session import SparkSettings, start_spark  # noqa: E402
-from spark_jobs.store_source import scan_batches  # noqa: E402
+from spark_jobs.days import day_bounds  # noqa: E402
+from spark_jobs.export.run import ExportRequest, run_export  # noqa: E402
+from spark_jobs.export.store_source import scan_batches  # noqa: E402
+from spark_jobs.spark.session import SparkSettings, start_spark  # noqa: E402
+from spark_jobs.storage import open_lake  # noqa: E402
+from spark_jobs.storage.parquet import arrow_schema  # noqa: E402
+from spark_jobs.tables import BRONZE_LOCATIONS  # noqa: E402
 from tests.helpers import make_reports  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -101,7 +102,7 @@ def spark_export(spark: Any, store_url: str, lake_url: str, days: list[str]) -> 
 
 
 def pyarrow_baseline(store_url: str, days: list[str], into: Path) -> dict[str, Any]:
-    schema = BRONZE_LOCATIONS.arrow_schema()
+    schema = arrow_schema(BRONZE_LOCATIONS)
     rows = 0
     with PeakMemory(tree=False) as peak:
         began = time.monotonic()

@@ -20,8 +20,8 @@ sys.path.insert(0, str(REPO))
 
 from flask import Flask, Response, jsonify  # noqa: E402
 
-from app_api.cli import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
 from app_api.server import GunicornServer, gunicorn_options  # noqa: E402
+from deliverer.settings import API_THREADS, API_WORKERS  # noqa: E402
 
 
 def hello_app() -> Flask:
@@ -38,8 +38,8 @@ def hello_app() -> Flask:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--workers", type=int, default=API_WORKERS.default_value)
+    parser.add_argument("--threads", type=int, default=API_THREADS.default_value)
     args = parser.parse_args()
     options = gunicorn_options(
         "127.0.0.1", args.port, args.workers, args.threads, metrics_dir=None, access_log=False, log_level="WARNING"

@@ -47,9 +47,9 @@ from conditions import (  # noqa: E402
 )
 from fast_publisher import write_stream  # noqa: E402
 
-from deliverer.local_broker import Mosquitto  # noqa: E402
+from deliverer.local_broker import Mosquitto, free_port  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
-from tests.helpers import as_messages, make_reports  # noqa: E402
+from tests.helpers import as_messages, http_status, make_reports, wait_until  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 WINDOW = 2000
@@ -84,8 +84,12 @@ def make_session(url: str, work: Path, client_id: str, *, real: bool, store_url:
     """Connect once so the broker keeps a session (and queues for it) while the client is away."""
     log = work / f"{client_id}-session.log"
     if real:
-        proc = deliverer("subscribe", "--mqtt-url", url, "--store", store_url, "--client-id", client_id, log=log)
-        wait_for_text(log, "subscribed to")
+        port = free_port()
+        proc = deliverer(
+            "subscribe", "--mqtt-url", url, "--store", store_url, "--client-id", client_id,
+            "--metrics-port", str(port), log=log,
+        )
+        wait_until(lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200, 30, f"{client_id} subscribed")
         proc.terminate()
     else:
         proc = bare(url, client_id, 1 << 30, log)

@@ -27,8 +27,8 @@ from pathlib import Path
 import api_bench
 from ingest_bench import Consumers, encode_load, publish
 
-from app_api.cli import DEFAULT_THREADS, DEFAULT_WORKERS
 from deliverer.local_broker import Mosquitto, free_port
+from deliverer.settings import API_THREADS, API_WORKERS
 
 RATE_HZ = 250
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -119,8 +119,8 @@ def main() -> int:
     parser.add_argument("--scenario", default="get_last_location",
                         choices=[s.name for s in api_bench.FIGURES], help="api: what wrk sends")
     parser.add_argument("--seconds", type=int, default=8, help="api: seconds of load, sampled")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--workers", type=int, default=API_WORKERS.default_value)
+    parser.add_argument("--threads", type=int, default=API_THREADS.default_value)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--client-threads", type=int, default=1)
     parser.add_argument("--top", type=int, default=25, help="functions listed")

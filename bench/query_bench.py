@@ -43,12 +43,16 @@ sys.path.insert(0, str(REPO))
 
 import duckdb  # noqa: E402
 
-from deliverer.lake import parse_lake_url  # noqa: E402
 from deliverer.local_broker import free_port  # noqa: E402
-from spark_jobs.queries import ready_queries  # noqa: E402
-from spark_jobs.query.local import LocalEngine, S3Settings  # noqa: E402
-from spark_jobs.schemas import BRONZE_LOCATIONS  # noqa: E402
-from spark_jobs.tables import ALL_TABLES, DERIVED_TABLES, sql_name  # noqa: E402
+from spark_jobs.sql.duckdb_engine import LocalEngine, S3Settings  # noqa: E402
+from spark_jobs.sql.ready_queries import ready_queries  # noqa: E402
+from spark_jobs.storage.location import parse_lake_url  # noqa: E402
+from spark_jobs.tables import (  # noqa: E402
+    ALL_TABLES,
+    BRONZE_LOCATIONS,
+    DERIVED_TABLES,
+    sql_name,
+)
 
 RESULTS = REPO / "bench" / "results"
 FIXES_PER_ORDER = 200
@@ -127,8 +131,8 @@ def directory_bytes(path: Path) -> int:
 
 
 def run_transforms(root: Path, days: list[str], driver_memory: str) -> dict[str, Any]:
-    from spark_jobs.lake import open_lake
-    from spark_jobs.session import SparkSettings, start_spark
+    from spark_jobs.spark.session import SparkSettings, start_spark
+    from spark_jobs.storage import open_lake
     from spark_jobs.transforms.run import transform_days
 
     started = time.monotonic()

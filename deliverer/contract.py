@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -30,10 +29,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from deliverer.timestamps import InvalidTimestamp, parse_timestamp
+
 CONTRACT_VERSION = 1
 MAX_REPORT_BYTES = 16 * 1024
 MAX_FUTURE_SKEW_SECONDS = 10 * 60
 MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older is a broken device clock
+MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z: epoch milliseconds beyond are not a clock either
 MAX_SEQ = 2**63 - 1  # what every store can hold as a signed 64-bit integer
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MSG_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -126,34 +128,12 @@ def _msg_id(value: Any) -> str:
 
 
 def _timestamp(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-        if moment.tzinfo is None:
-            raise PydanticCustomError("invalid_timestamp", "must carry a UTC offset")
-    elif isinstance(value, bool):
-        raise PydanticCustomError("invalid_type", "must be an RFC 3339 string or epoch milliseconds")
-    elif isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise PydanticCustomError("not_finite", "must be a finite number")
-        if not MIN_TIMESTAMP_MS <= value <= 4_102_444_800_000:
-            raise PydanticCustomError("invalid_timestamp", "epoch milliseconds out of range")
-        moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except (ValueError, UnicodeError):
-            raise PydanticCustomError(
-                "invalid_timestamp", "is not an RFC 3339 timestamp: '{value}'", {"value": _echo(value)}
-            ) from None
-        if moment.tzinfo is None:
-            raise PydanticCustomError("invalid_timestamp", "must carry a UTC offset, e.g. 'Z'")
-    else:
-        raise PydanticCustomError("invalid_type", "must be an RFC 3339 string or epoch milliseconds")
     try:
-        # An offset can push a moment at either end of the calendar outside what datetime holds.
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        raise PydanticCustomError("invalid_timestamp", "is outside the years 1 to 9999 once moved to UTC") from None
+        moment = parse_timestamp(value)
+    except InvalidTimestamp as exc:
+        raise PydanticCustomError(exc.problem.value, "{message}", {"message": exc.message}) from None
+    if isinstance(value, int | float) and not MIN_TIMESTAMP_MS <= value <= MAX_TIMESTAMP_MS:
+        raise PydanticCustomError("invalid_timestamp", "epoch milliseconds out of range")
     ms = int(moment.timestamp() * 1000)
     if ms < MIN_TIMESTAMP_MS:
         raise PydanticCustomError("invalid_timestamp", "is before the year 2000")
@@ -229,6 +209,11 @@ class LocationReport(BaseModel):
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_json_dict(), separators=(",", ":")).encode()
+
+
+REPORT_FIELDS: tuple[str, ...] = tuple(LocationReport.model_fields)
+"""Every field of a report, in the contract's order. The stores' columns, the export's columns and the
+track files' columns are this list, so they cannot drift from the contract or from one another."""
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from deliverer.usage import UsageError
+
 
 @dataclass(frozen=True)
 class MqttEndpoint:
@@ -34,14 +36,14 @@ class MqttEndpoint:
 def parse_mqtt_url(url: str) -> MqttEndpoint:
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts", "tcp"):
-        raise ValueError(f"unsupported MQTT URL {url!r}: use mqtt://host:port")
+        raise UsageError(f"unsupported MQTT URL {url!r}: use mqtt://host:port")
     if not parts.hostname:
-        raise ValueError(f"MQTT URL {url!r} has no host")
+        raise UsageError(f"MQTT URL {url!r} has no host")
     tls = parts.scheme == "mqtts"
     protocol_name = parse_qs(parts.query).get("protocol", ["5"])[0]
     protocols = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311, "311": mqtt.MQTTv311}
     if protocol_name not in protocols:
-        raise ValueError(f"unsupported MQTT protocol {protocol_name!r}: use 5 or 3.1.1")
+        raise UsageError(f"unsupported MQTT protocol {protocol_name!r}: use 5 or 3.1.1")
     return MqttEndpoint(
         host=parts.hostname,
         port=parts.port or (8883 if tls else 1883),

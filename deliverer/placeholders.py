@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from deliverer.usage import UsageError
+
 PLACEHOLDER_PREFIX = "change-me"
 HOW_TO_GENERATE = (
     "set a real secret in .env, e.g. from `openssl rand -hex 16` or"
@@ -12,7 +14,7 @@ HOW_TO_GENERATE = (
 )
 
 
-class PlaceholderSecret(ValueError):
+class PlaceholderSecret(UsageError):
     """Raised at start, naming each secret that is still a placeholder and how to make a real one."""
 
     reason = "placeholder_secret"

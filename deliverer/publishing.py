@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
@@ -22,6 +22,43 @@ MAX_WINDOW = 60_000
 
 class PublishTimeout(TimeoutError):
     pass
+
+
+class BrokerUnavailable(Exception):
+    """The MQTT broker is unreachable, did not acknowledge in time, or refused a report."""
+
+
+class Acknowledgement(Protocol):
+    """The broker's answer to one published message, once it comes."""
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the broker did not take the message; None when it did (or has not answered yet)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the answer; False when ``timeout`` passed first."""
+
+
+class ReportPublisher(Protocol):
+    """What publishing reports needs of a broker connection: a :class:`WindowedPublisher`, or a test's
+    stand-in when the broker is not what a test is about."""
+
+    @property
+    def endpoint(self) -> object:
+        """Where it publishes, as it is named in messages."""
+
+    @property
+    def connected(self) -> threading.Event:
+        """Set while connected."""
+
+    @property
+    def last_error(self) -> str | None:
+        """Why it is not connected, when known."""
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float | None = None) -> Acknowledgement:
+        """Queue one message; raise PublishTimeout when it cannot be queued within ``timeout``."""
+
+    def close(self) -> None: ...
 
 
 class Delivery:

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from deliverer.local_broker import MQTT_CONFIG_DIR, mosquitto_binary, render_amqtt_config, render_config
-from deliverer.settings import env, local_mqtt_port
+from deliverer.settings import BROKER_DIR, MQTT_PORT
+from deliverer.settings.arguments import add_settings
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,11 +23,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="run the local MQTT broker (Mosquitto from PATH, else the embedded amqtt)",
         description="Run a loopback MQTT broker with the repository's mqtt/ config, in the foreground.",
     )
-    parser.add_argument("--port", type=int, default=local_mqtt_port(),
-                        help="listen on 127.0.0.1:PORT (default 1883, or the port of a local $DELIVERER_MQTT_URL)"
-                        " [$DELIVERER_MQTT_PORT]")
-    parser.add_argument("--data-dir", type=Path, default=Path(env("DELIVERER_BROKER_DIR", "var/mosquitto")),
-                        help="persistence and rendered config [$DELIVERER_BROKER_DIR]")
+    add_settings(parser, MQTT_PORT, BROKER_DIR)
     parser.add_argument("--which", action="store_true",
                         help="print which broker would run (mosquitto or amqtt) and exit")
     parser.set_defaults(func=run)

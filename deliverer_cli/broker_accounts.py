@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 from deliverer.mqtt import parse_mqtt_url
-from deliverer.settings import env
+from deliverer.settings import BROKER_ACCOUNTS_URL, BROKER_FILE_OWNER
+from deliverer.settings.arguments import add_settings
 from deliverer_cli.broker_auth.accounts import COURIERS_SETTING, SERVICE_PASSWORD_SETTINGS, accounts_from_settings
 from deliverer_cli.broker_auth.control import ControlError
 from deliverer_cli.broker_auth.sync import CONFIG_NAME, sync_accounts
 
-log = logging.getLogger("deliverer.broker_accounts")
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,12 +34,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ),
     )
     parser.add_argument("auth_dir", type=Path, metavar="AUTH_DIR", help="where the broker reads its accounts")
-    parser.add_argument("--broker", default=env("DELIVERER_BROKER_ACCOUNTS_URL", ""),
-                        help="the running broker, mqtt://host:port (default: none, only write the file)"
-                        " [$DELIVERER_BROKER_ACCOUNTS_URL]")
-    parser.add_argument("--owner", default=env("DELIVERER_BROKER_FILE_OWNER", ""),
-                        help="USER[:GROUP] the broker runs as, to own the files (needs root)"
-                        " [$DELIVERER_BROKER_FILE_OWNER]")
+    add_settings(parser, BROKER_ACCOUNTS_URL, BROKER_FILE_OWNER)
     parser.set_defaults(func=run)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deliverer.settings import env
+from deliverer.settings import BROKER_FILE_OWNER, BROKER_TLS_NAMES
+from deliverer.settings.arguments import add_settings
 from deliverer_cli.broker_auth.certificates import CA_CERT, CertificateOutcome, ensure_certificates
 
 
@@ -23,12 +24,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " devices trust) and a server certificate for --names are made and kept current.",
     )
     parser.add_argument("cert_dir", type=Path, metavar="CERT_DIR")
-    parser.add_argument("--names", default=env("DELIVERER_BROKER_TLS_NAMES", "localhost,127.0.0.1"),
-                        help="comma-separated host names and addresses devices connect to; the first is the"
-                        " certificate's common name (default localhost,127.0.0.1) [$DELIVERER_BROKER_TLS_NAMES]")
-    parser.add_argument("--owner", default=env("DELIVERER_BROKER_FILE_OWNER", ""),
-                        help="USER[:GROUP] the broker runs as, to own the server key (needs root)"
-                        " [$DELIVERER_BROKER_FILE_OWNER]")
+    add_settings(parser, BROKER_TLS_NAMES, BROKER_FILE_OWNER)
     parser.set_defaults(func=run)
 
 

@@ -4,35 +4,35 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from app_api import cli as api_cli
 from app_api.live import cli as live_cli
 from deliverer.logs import configure_logging
-from deliverer.settings import ENV_LOG_FORMAT, ENV_LOG_LEVEL, env
+from deliverer.settings import LOG_FORMAT, LOG_LEVEL, renamed_in
+from deliverer.settings.arguments import add_settings
 from deliverer.store import StoreUnavailable
-from deliverer_cli import broker, broker_accounts, broker_certs, rejected, stats, store
+from deliverer.usage import UsageError
+from deliverer_cli import broker, broker_accounts, broker_certs, rejected, settings, stats, store
 from publisher import cli as publisher_cli
-from spark_jobs import athena_cli, export_cli, prune_cli, query_cli, transform_cli
+from spark_jobs import cli as lake_cli
 from subscriber import cli as subscriber_cli
 
 COMMANDS = (
     subscriber_cli, stats, rejected, store, broker, broker_accounts, broker_certs, publisher_cli, api_cli, live_cli,
-    export_cli, prune_cli, transform_cli, athena_cli, query_cli,
+    *lake_cli.COMMANDS, settings,
 )
 
-log = logging.getLogger("deliverer")
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deliverer", description="Courier location pipeline: MQTT ingest, store, API and lake."
     )
-    parser.add_argument("--log-level", default=env(ENV_LOG_LEVEL, "INFO"), help="[$DELIVERER_LOG_LEVEL]")
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), default=env(ENV_LOG_FORMAT, "text"), help="[$DELIVERER_LOG_FORMAT]"
-    )
+    add_settings(parser, LOG_LEVEL, LOG_FORMAT)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.register(commands)
@@ -42,12 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    for old, new in renamed_in(os.environ):
+        log.warning("%s is now called %s: the old name is still read, for now", old, new)
     try:
         return int(args.func(args))
     except StoreUnavailable as exc:
         print(f"deliverer {args.command}: store unavailable: {exc}", file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"deliverer {args.command}: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
+        # The lake commands still say "bad input" with a plain ValueError; every other command raises
+        # UsageError, so a ValueError from them is a bug and keeps its traceback.
+        if not args.func.__module__.startswith("spark_jobs."):
+            raise
         print(f"deliverer {args.command}: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:

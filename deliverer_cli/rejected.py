@@ -16,8 +16,11 @@ from typing import Any
 
 from deliverer.contract import LocationReport, Rejection, parse_report
 from deliverer.durations import parse_duration
-from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, env
+from deliverer.settings import STORE_URL
+from deliverer.settings.arguments import add_settings
 from deliverer.store import RejectedReport, Store, open_store
+from deliverer.timestamps import InvalidTimestamp, parse_timestamp
+from deliverer.usage import UsageError
 
 DEFAULT_LIMIT = 50
 SHOW_PAYLOAD_CHARS = 300
@@ -31,13 +34,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     listing = actions.add_parser("list", help="newest first")
-    _store_flag(listing)
+    add_settings(listing, STORE_URL)
     _selection_flags(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=run_list)
 
     show = actions.add_parser("show", help="one dead letter, payload included")
-    _store_flag(show)
+    add_settings(show, STORE_URL)
     show.add_argument("id", help="the id `deliverer rejected list` prints")
     show.add_argument("--json", action="store_true", help="one JSON object")
     show.set_defaults(func=run_show)
@@ -47,17 +50,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Parse selected dead letters through the contract again: those that pass are stored"
         " and leave the dead letters, the others stay, listed with their reason.",
     )
-    _store_flag(replay)
+    add_settings(replay, STORE_URL)
     replay.add_argument("ids", nargs="*", help="dead letters to replay (or select with --reason / --since)")
     _selection_flags(replay)
     replay.add_argument("--dry-run", action="store_true", help="say what would pass, store nothing")
     replay.set_defaults(func=run_replay)
-
-
-def _store_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
 
 
 def _selection_flags(parser: argparse.ArgumentParser) -> None:
@@ -72,22 +69,19 @@ def _moment(text: str) -> datetime:
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration (2h, 7d) or an RFC 3339 time, got {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. 'Z'")
-    return moment
+        return parse_timestamp(text)
+    except InvalidTimestamp as exc:
+        raise argparse.ArgumentTypeError(f"expected a duration (2h, 7d) or an RFC 3339 time: {exc.message}") from None
 
 
 def _select(store: Store, args: argparse.Namespace, ids: Sequence[str] = ()) -> list[RejectedReport]:
     if args.limit < 1:
-        raise ValueError("--limit must be at least 1")
+        raise UsageError("--limit must be at least 1")
     if ids:
         found = [store.rejected_entry(entry_id) for entry_id in ids]
         missing = [entry_id for entry_id, entry in zip(ids, found, strict=True) if entry is None]
         if missing:
-            raise ValueError(f"no dead letter with id {', '.join(missing)}")
+            raise UsageError(f"no dead letter with id {', '.join(missing)}")
         return [entry for entry in found if entry is not None]
     return store.rejected(limit=args.limit, reason=args.reason, since=args.since)
 
@@ -133,7 +127,7 @@ def run_show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if entry is None:
-        raise ValueError(f"no dead letter with id {args.id}")
+        raise UsageError(f"no dead letter with id {args.id}")
     fields = _as_dict(entry)
     if args.json:
         print(json.dumps(fields))
@@ -161,7 +155,7 @@ def _replayed(entry: RejectedReport) -> LocationReport | str:
 
 def run_replay(args: argparse.Namespace) -> int:
     if not args.ids and args.reason is None and args.since is None:
-        raise ValueError("say which dead letters to replay: ids, --reason or --since")
+        raise UsageError("say which dead letters to replay: ids, --reason or --since")
     store = open_store(args.store, create=False)
     try:
         entries = _select(store, args, args.ids)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, env
+from deliverer.settings import STORE_URL
+from deliverer.settings.arguments import add_settings
 from deliverer.store import open_store
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("stats", help="count locations, orders and rejected reports in the store")
-    parser.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
+    add_settings(parser, STORE_URL)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(func=run)
 

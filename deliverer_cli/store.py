@@ -12,7 +12,8 @@ import argparse
 import sys
 from urllib.parse import urlsplit
 
-from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, env
+from deliverer.settings import STORE_URL
+from deliverer.settings.arguments import add_settings
 from deliverer.store import open_store
 
 MONGODB_SCHEMES = ("mongodb", "mongodb+srv")
@@ -29,9 +30,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Bring the store to this release: MongoDB's indexes created and checked and its data migrated"
         " (the services refuse a store that is not); a SQLite file migrated in place. Safe to run again.",
     )
-    migrate.add_argument(
-        "--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL), help="store URL [$DELIVERER_STORE_URL]"
-    )
+    add_settings(migrate, STORE_URL)
     migrate.set_defaults(func=run_migrate)
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from deliverer.usage import UsageError
 from publisher.couriers import MILAN, City, Fix, courier_fixes, start_phase
 from publisher.latency import LatencyHistogram
 from publisher.pacing import Pacer
@@ -20,7 +21,7 @@ from publisher.schedule import in_due_order
 from publisher.transport import Transport, TransportError
 from publisher.wire import report_json, topic_of
 
-log = logging.getLogger("deliverer.publisher")
+log = logging.getLogger(__name__)
 
 SIMULATED_STEP_S = 1.0
 """Time between a courier's reports in their timestamps when they are sent as fast as possible."""
@@ -44,11 +45,11 @@ class BurstConfig:
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.orders_per_worker < 1:
-            raise ValueError("--workers and --orders-per-worker must be at least 1")
+            raise UsageError("--workers and --orders-per-worker must be at least 1")
         if self.locations < 2:
-            raise ValueError("--locations must be at least 2 (a start and an arrived report)")
+            raise UsageError("--locations must be at least 2 (a start and an arrived report)")
         if self.interval_s < 0 or self.rate < 0 or self.duration_s < 0:
-            raise ValueError("--interval, --rate and --duration must not be negative")
+            raise UsageError("--interval, --rate and --duration must not be negative")
 
     @property
     def planned(self) -> int:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import signal
-import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -18,8 +16,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deliverer.mqtt import parse_mqtt_url
-from deliverer.publishing import MAX_WINDOW
-from deliverer.settings import default_api_url, default_mqtt_url, env
+from deliverer.settings import (
+    API_KEY,
+    API_URL,
+    MQTT_URL,
+    PUBLISH_BATCH,
+    PUBLISH_CLIENT_ID,
+    PUBLISH_CONNECTIONS,
+    PUBLISH_DURATION,
+    PUBLISH_FLUSH_TIMEOUT,
+    PUBLISH_INTERVAL,
+    PUBLISH_JSON,
+    PUBLISH_LOCATIONS,
+    PUBLISH_ORDERS_PER_WORKER,
+    PUBLISH_QOS,
+    PUBLISH_RATE,
+    PUBLISH_SEED,
+    PUBLISH_TRANSPORT,
+    PUBLISH_WINDOW,
+    PUBLISH_WORKERS,
+)
+from deliverer.settings.arguments import add_settings
 from publisher.burst import Burst, BurstConfig, BurstResult, ProgressCallback
 from publisher.http_transport import HttpTransport
 from publisher.latency import LatencyHistogram
@@ -27,45 +44,9 @@ from publisher.mqtt_transport import MqttTransport
 from publisher.summary import print_table, summary_json
 from publisher.transport import Transport
 
-log = logging.getLogger("deliverer.publisher")
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
-MAX_WORKERS = 100_000
-MAX_BATCH = 1000
-"""The API takes at most this many reports per POST."""
-
-
-def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum:,}" if maximum is not None else ""
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}{upper}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _seed(text: str) -> int | None:
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,42 +57,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " MQTT or the HTTP API, then print a summary (sent, acknowledged, latency, order ids). Exit code 0"
         " when every sent report was acknowledged, 1 otherwise, 2 for bad arguments.",
     )
-
-    def option(flag: str, name: str, default: str, help_text: str, **kwargs: object) -> None:
-        var = f"DELIVERER_PUBLISH_{name}"
-        parser.add_argument(flag, default=env(var, default), help=f"{help_text} [${var}]", **kwargs)  # type: ignore[arg-type]
-
-    option("--workers", "WORKERS", "10", "simultaneous couriers (default 10)", type=_int_at_least(1, MAX_WORKERS))
-    option("--interval", "INTERVAL", "1.0",
-           "seconds between one courier's reports; 0 = as fast as possible, timestamps 1 s apart (default 1.0)",
-           type=_seconds)
-    option("--locations", "LOCATIONS", "20", "reports per order, start to arrived (default 20)", type=_int_at_least(2))
-    option("--orders-per-worker", "ORDERS_PER_WORKER", "1", "orders each courier delivers in turn (default 1)",
-           type=_int_at_least(1))
-    option("--transport", "TRANSPORT", "mqtt", "mqtt (to the broker) or http (through the API)",
-           choices=("mqtt", "http"))
-    option("--qos", "QOS", "1", "MQTT QoS (default 1)", type=int, choices=(0, 1))
-    option("--rate", "RATE", "0", "cap in reports/s across all couriers; 0 = no cap", type=_seconds)
-    option("--duration", "DURATION", "0", "stop sending after this many seconds; 0 = no limit", type=_seconds)
-    option("--seed", "SEED", "", "same seed, same routes, order ids and msg ids (default: random, printed)",
-           type=_seed)
-    option("--window", "WINDOW", "1000", "most reports in flight (unacknowledged) at once (default 1000)",
-           type=_int_at_least(1, MAX_WINDOW))
-    option("--batch", "BATCH", "1", f"reports per POST with --transport http (1..{MAX_BATCH}, default 1)",
-           type=_int_at_least(1, MAX_BATCH))
-    option("--connections", "CONNECTIONS", "4", "keep-alive HTTP connections, one sender thread each (default 4)",
-           type=_int_at_least(1, 256))
-    option("--flush-timeout", "FLUSH_TIMEOUT", "30",
-           "seconds to wait at the end (or after Ctrl-C) for in-flight reports (default 30)", type=_seconds)
-    option("--client-id", "CLIENT_ID", f"deliverer-publisher-{socket.gethostname()}-{os.getpid()}", "MQTT client id")
-    parser.add_argument("--mqtt-url", default=default_mqtt_url(),
-                        help="broker (default mqtt://127.0.0.1:$DELIVERER_MQTT_PORT) [$DELIVERER_MQTT_URL]")
-    parser.add_argument("--api-url", default=default_api_url(),
-                        help="API (default http://127.0.0.1:$DELIVERER_API_PORT) [$DELIVERER_API_URL]")
-    parser.add_argument("--api-key", default=env("DELIVERER_API_KEY", ""),
-                        help="sent as X-API-Key with --transport http [$DELIVERER_API_KEY]")
-    parser.add_argument("--json", action="store_true", default=env("DELIVERER_PUBLISH_JSON", "") == "1",
-                        help="print the summary as one JSON line on stdout [$DELIVERER_PUBLISH_JSON=1]")
+    add_settings(
+        parser, PUBLISH_WORKERS, PUBLISH_INTERVAL, PUBLISH_LOCATIONS, PUBLISH_ORDERS_PER_WORKER, PUBLISH_TRANSPORT,
+        PUBLISH_QOS, PUBLISH_RATE, PUBLISH_DURATION, PUBLISH_SEED, PUBLISH_WINDOW, PUBLISH_BATCH, PUBLISH_CONNECTIONS,
+        PUBLISH_FLUSH_TIMEOUT, PUBLISH_CLIENT_ID, MQTT_URL, API_URL, API_KEY, PUBLISH_JSON,
+    )
     parser.set_defaults(func=run)
 
 

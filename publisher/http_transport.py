@@ -15,9 +15,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from deliverer.usage import UsageError
 from publisher.latency import LatencyHistogram
 
-log = logging.getLogger("deliverer.publisher")
+log = logging.getLogger(__name__)
 
 LOCATIONS_PATH = "/v1/locations"
 READY_PATH = "/readyz"
@@ -40,7 +41,7 @@ class HttpTransport:
     ) -> None:
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"unsupported API URL {api_url!r}: use http://host:port")
+            raise UsageError(f"unsupported API URL {api_url!r}: use http://host:port")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)

@@ -11,7 +11,7 @@ from deliverer.publishing import PublishTimeout, WindowedPublisher
 from publisher.latency import LatencyHistogram
 from publisher.transport import TransportError
 
-log = logging.getLogger("deliverer.publisher")
+log = logging.getLogger(__name__)
 
 SLOT_POLL_S = 0.25
 """How often a send blocked on a full window looks at the stop flag."""

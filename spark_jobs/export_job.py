@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
     sys.path[0] = str(HERE.parent)
 
-from spark_jobs.export_cli import main  # noqa: E402
+from spark_jobs.cli.export import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], submitted=True))

@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 
 from deliverer.store import Store
 from deliverer.store.base import EXPORT_COLUMNS, ReportKey
-from spark_jobs.lake import Lake
-from spark_jobs.lake.base import read_columns
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.storage import Lake
+from spark_jobs.storage.parquet import read_columns
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 KEY_COLUMNS = ("deliverer_id", "msg_id")
 KEY_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in KEY_COLUMNS])
-"""As :func:`spark_jobs.lake.base.read_columns` reads them from Parquet."""
+"""As :func:`spark_jobs.storage.parquet.read_columns` reads them from Parquet."""
 SEPARATOR = "\x1f"
 """Between and after the two ids of a key when fingerprinting; the contract's ids never contain it, and it
 sorts before every character they may contain, so sorting the joined text sorts the pairs."""

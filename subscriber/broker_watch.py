@@ -16,7 +16,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from prometheus_client import CollectorRegistry, Gauge
 
-log = logging.getLogger("deliverer.subscriber")
+log = logging.getLogger(__name__)
 
 DISCONNECTED_SESSIONS_TOPIC = "$SYS/broker/clients/disconnected"
 STORED_MESSAGES_TOPIC = "$SYS/broker/store/messages/count"

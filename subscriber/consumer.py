@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,15 +27,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from deliverer.mqtt import MqttEndpoint, new_client
+from deliverer.services.ingest import Handled, Ingest
+from deliverer.services.messages import RawMessage
 from deliverer.settings import SUBSCRIBE_TOPIC
-from deliverer.store import Store, StoreUnavailable
+from deliverer.store import Store
 from deliverer.store.base import DEFAULT_REJECTED_MAX_AGE, DEFAULT_REJECTED_MAX_COUNT
-from subscriber.batch import RawMessage, StoreWriter, sort_messages
 from subscriber.broker_watch import BrokerWatch
 from subscriber.metrics import SubscriberMetrics
-from subscriber.poison import plan_attempts
 
-log = logging.getLogger("deliverer.subscriber")
+log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
@@ -71,14 +72,34 @@ class Totals:
     batches: int = 0
 
 
+ClientFactory = Callable[[MqttEndpoint, str], mqtt.Client]
+"""Makes the subscriber's paho client for an endpoint and a client id."""
+
+
+def persistent_client(endpoint: MqttEndpoint, client_id: str) -> mqtt.Client:
+    """A client whose session the broker keeps across disconnections."""
+    return new_client(endpoint, client_id, clean_session=False)
+
+
 class Subscriber:
-    def __init__(self, config: SubscriberConfig, store: Store, metrics: SubscriberMetrics | None = None) -> None:
+    """The MQTT loop around :meth:`deliverer.services.ingest.Ingest.handle`: receive, hand each batch
+    to the ingest service, acknowledge what it has stored."""
+
+    def __init__(
+        self,
+        config: SubscriberConfig,
+        store: Store,
+        *,
+        client_factory: ClientFactory = persistent_client,
+        metrics: SubscriberMetrics | None = None,
+    ) -> None:
         self.config = config
         self.metrics = metrics or SubscriberMetrics()
-        self.store = store
-        self.writer = StoreWriter(store, self.metrics)
+        self.ingest = Ingest(store, self.metrics)
         self.totals = Totals()
         self.connected = False
+        self.subscribed = False
+        """The broker granted the subscription on the current connection: reports flow."""
         self._pending: list[mqtt.MQTTMessage] = []
         self._held = 0
         """Messages received on the current connection and not yet acknowledged."""
@@ -90,7 +111,7 @@ class Subscriber:
         self._last_logged: Totals | None = None
         self._next_reconnect = 0.0
         self._reconnect_delay = RECONNECT_MIN_S
-        self._client = new_client(config.endpoint, config.client_id, clean_session=False)
+        self._client = client_factory(config.endpoint, config.client_id)
         self._client.manual_ack_set(True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -124,6 +145,7 @@ class Subscriber:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         was_connected, self.connected = self.connected, False
+        self.subscribed = False
         self.metrics.connected.set(0)
         # Unacknowledged messages, those being written included, come back from the session
         # under new packet ids: none is held on the next connection until it arrives again.
@@ -150,10 +172,12 @@ class Subscriber:
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription to %s: %s", self.config.topic, reasons)
         else:
+            self.subscribed = True
             log.info("subscribed to %s", self.config.topic)
 
     def _on_unsubscribe(self, *_args: Any) -> None:
         self._unsubscribed = True
+        self.subscribed = False
 
     # the network
 
@@ -232,7 +256,7 @@ class Subscriber:
         while not stop.is_set():
             now = time.monotonic()
             if now >= next_trim:
-                self._trim_dead_letters()
+                self.ingest.trim_dead_letters(self.config.rejected_max_age, self.config.rejected_max_count)
                 next_trim = now + self.config.trim_interval
             if self._pending and batch_deadline is None:
                 batch_deadline = now + self.config.batch_wait
@@ -251,89 +275,39 @@ class Subscriber:
                 next_stats = now + self.config.stats_interval
         return self._shut_down()
 
-    def _trim_dead_letters(self) -> None:
-        """Keep the dead letters within their bounds; an outage only postpones it."""
-        try:
-            trimmed = self.store.trim_rejected(
-                datetime.now(UTC) - self.config.rejected_max_age, self.config.rejected_max_count
-            )
-        except StoreUnavailable as exc:
-            log.debug("dead letters not trimmed this time: %s", exc)
-            return
-        if trimmed:
-            log.info(
-                "trimmed %d dead letter(s): older than %s or beyond the newest %d",
-                trimmed, self.config.rejected_max_age, self.config.rejected_max_count,
-            )
-
     def _take_batch(self) -> list[mqtt.MQTTMessage]:
         batch = self._pending[: self.config.batch_size]
         del self._pending[: self.config.batch_size]
         return batch
 
     def _process(self, messages: list[mqtt.MQTTMessage], give_up: threading.Event) -> bool:
-        """Store a batch and acknowledge it; False when ``give_up`` was set during a store outage.
-
-        Messages the broker sends again may be what stopped this subscriber before: their
-        attempts are counted in the store first (see :mod:`subscriber.poison`).
-        """
+        """Store a batch and acknowledge it; False when ``give_up`` was set during a store outage."""
         generation = self._generation
-        raws = [_raw_message(m) for m in messages]
-        suspects = list(dict.fromkeys(r.key for r in raws if r.redelivered))
-        attempts: dict[str, int] = {}
-        if suspects and not self.writer.call(
-            lambda: attempts.update(self.store.delivery_attempts(suspects)), give_up, self._pump_for
-        ):
-            return False
-        plan = plan_attempts(raws, attempts)
-        if not self._handle([*plan.together, *plan.poisoned], plan.poisoned, messages, raws, generation, give_up):
-            return False
-        return all(self._handle([index], [], messages, raws, generation, give_up) for index in plan.alone)
 
-    def _handle(
-        self,
-        indices: list[int],
-        poisoned: list[int],
-        messages: list[mqtt.MQTTMessage],
-        raws: list[RawMessage],
-        generation: int,
-        give_up: threading.Event,
-    ) -> bool:
-        if not indices:
-            return True
-        group = [raws[i] for i in indices if i not in poisoned]
-        # A poisoned key keeps its count: a retained copy sent again is dead-lettered at once.
-        attempted = list(dict.fromkeys(r.key for r in group if r.redelivered))
-        store = self.store
-        if attempted and not self.writer.call(
-            lambda: store.record_delivery_attempts(attempted), give_up, self._pump_for
-        ):
-            return False
-        sorted_batch = sort_messages(group, [raws[i] for i in poisoned])
-        result = self.writer.write(sorted_batch, give_up, self._pump_for)
-        if result is None:
-            return False
-        if attempted and not self.writer.call(
-            lambda: store.forget_delivery_attempts(attempted), give_up, self._pump_for
-        ):
-            return False
-        m = self.metrics
+        def acknowledge(handled: Handled) -> None:
+            self._acknowledge([messages[index] for index in handled.indices], generation, handled)
+
+        return self.ingest.handle([_raw_message(m) for m in messages], give_up, self._pump_for, acknowledge)
+
+    def _acknowledge(self, messages: list[mqtt.MQTTMessage], generation: int, handled: Handled) -> None:
+        """Messages received on a connection that has since dropped come back on the next one: not acked."""
         if generation == self._generation and self.connected:
-            for index in indices:
-                if messages[index].qos > 0:
-                    self._client.ack(messages[index].mid, messages[index].qos)
-            self._set_held(max(0, self._held - len(indices)))
+            for message in messages:
+                if message.qos > 0:
+                    self._client.ack(message.mid, message.qos)
+            self._set_held(max(0, self._held - len(messages)))
+        result = handled.result
         totals = self.totals
-        totals.received += len(indices)
+        totals.received += len(messages)
         totals.stored += result.inserted
         totals.duplicates += result.duplicates
         totals.rejected += result.rejected + len(result.refused)
         totals.batches += 1
-        m.batch_size.observe(len(indices))
+        m = self.metrics
+        m.batch_size.observe(len(messages))
         m.stored.inc(result.inserted)
         m.duplicates.inc(result.duplicates)
-        m.poisoned.inc(len(poisoned))
-        return True
+        m.poisoned.inc(handled.poisoned)
 
     def _shut_down(self) -> int:
         """Stop taking messages, store and acknowledge those already received, then disconnect.
@@ -385,8 +359,9 @@ class Subscriber:
     def health(self) -> dict[str, object]:
         return {
             "connected": self.connected,
+            "subscribed": self.subscribed,
             "client_id": self.config.client_id,
-            "store_outage": self.writer.outage_started is not None,
+            "store_outage": self.ingest.in_outage,
             "received": self.totals.received,
             "stored": self.totals.stored,
         }
@@ -399,7 +374,7 @@ class Subscriber:
         log.info(
             "received %d reports in %d batches (avg %.0f): stored %d, duplicates %d, rejected %d%s",
             t.received, t.batches, t.received / t.batches, t.stored, t.duplicates, t.rejected,
-            f" {dict(self.writer.rejected_by_reason)}" if t.rejected else "",
+            f" {self.ingest.rejected_by_reason}" if t.rejected else "",
         )
 
 

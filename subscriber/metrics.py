@@ -35,7 +35,7 @@ class SubscriberMetrics:
         self.unacked = Gauge(
             "deliverer_subscriber_unacked", "Messages received and not yet acknowledged", registry=r
         )
-        self.dropped = Counter(
+        self.dropped_messages = Counter(
             "deliverer_subscriber_dropped",
             "Messages the store refused even as a dead letter (logged with the error)", registry=r,
         )
@@ -59,8 +59,20 @@ class SubscriberMetrics:
             "Seconds since the last successful store write (or since start)", registry=r,
         ).set_function(lambda: time.monotonic() - self._last_write)
 
-    def wrote(self) -> None:
+    # The ingest service's write events (deliverer.services.writer.WriteEvents).
+
+    def store_failed(self) -> None:
+        self.store_failures.inc()
+
+    def batch_written(self, seconds: float) -> None:
+        self.write_seconds.observe(seconds)
         self._last_write = time.monotonic()
+
+    def dead_lettered(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+    def dropped(self) -> None:
+        self.dropped_messages.inc()
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -71,13 +83,13 @@ class _QuietHandler(WSGIRequestHandler):
 def serve(
     metrics: SubscriberMetrics, host: str, port: int, health: Callable[[], dict[str, Any]]
 ) -> WSGIServer:
-    """Serve ``/metrics`` and ``/healthz`` (200 when connected, 503 otherwise) in a daemon thread."""
+    """Serve ``/metrics`` and ``/healthz`` (200 once connected and subscribed, 503 otherwise) in a daemon thread."""
     metrics_app = make_wsgi_app(metrics.registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
             state = health()
-            status = "200 OK" if state.get("connected") else "503 Service Unavailable"
+            status = "200 OK" if state.get("connected") and state.get("subscribed") else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [json.dumps(state).encode()]
         return metrics_app(environ, start_response)

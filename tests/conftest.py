@@ -55,7 +55,7 @@ def subscriber(
             "--client-id", client_id, "--metrics-port", str(port), *extra, name=f"subscriber-{client_id}",
         )
         proc.metrics_port = port
-        proc.wait_log("subscribed to")
+        proc.wait_subscribed()
         return proc
 
     return start

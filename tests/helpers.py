@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import TypeVar
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.publishing import WindowedPublisher
-from deliverer.store import Store
+from deliverer.store import Store, admission
 from deliverer.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -62,12 +63,8 @@ def make_reports(
 
 
 def newest_per_order(reports: Iterable[LocationReport]) -> dict[str, LocationReport]:
-    newest: dict[str, LocationReport] = {}
-    for r in reports:
-        cur = newest.get(r.order_id)
-        if cur is None or (r.timestamp, r.msg_id) > (cur.timestamp, cur.msg_id):
-            newest[r.order_id] = r
-    return newest
+    """What every store must hold as the last locations of ``reports``, by order."""
+    return {report.order_id: report for report in admission.newest_per_order(reports)}
 
 
 def stored_ids(store: Store) -> list[str]:
@@ -91,6 +88,17 @@ def publish_all(
 
 def as_messages(reports: Iterable[LocationReport]) -> list[tuple[str, bytes]]:
     return [(r.topic, r.to_json()) for r in reports]
+
+
+def http_status(url: str) -> int:
+    """The status ``url`` answers with; 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
 
 
 @dataclass
@@ -127,8 +135,19 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_log(self, text: str, timeout: float = 20) -> None:
+        """For events no endpoint shows; readiness has one (:meth:`wait_ready`)."""
         wait_until(lambda: text in self.log() or self._died(), timeout, f"log line {text!r}")
         assert self.alive, f"process exited ({self.process and self.process.returncode}):\n{self.log()[-3000:]}"
+
+    def wait_ready(self, url: str, timeout: float = 30) -> None:
+        """Until ``url`` (the service's /readyz, the subscriber's /healthz) answers 200."""
+        wait_until(lambda: http_status(url) == 200 or self._died(), timeout, f"{url} to answer 200")
+        assert self.alive, f"process exited ({self.process and self.process.returncode}):\n{self.log()[-3000:]}"
+
+    def wait_subscribed(self, timeout: float = 20) -> None:
+        """Until the subscriber's /healthz (on its metrics port) says the broker granted its subscription."""
+        assert self.metrics_port is not None, "start the subscriber with --metrics-port"
+        self.wait_ready(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout)
 
     def _died(self) -> bool:
         return self.process is not None and self.process.poll() is not None

@@ -23,7 +23,7 @@ from app_api.live.stream import OrderStream, Receive, Send, StreamSettings, send
 from deliverer.contract import ID_PATTERN
 from deliverer.store import StoreUnavailable
 
-log = logging.getLogger("deliverer.live")
+log = logging.getLogger(__name__)
 
 LIVE_PATH = re.compile(r"/v1/orders/([^/]*)/live")
 

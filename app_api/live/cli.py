@@ -10,14 +10,28 @@ from typing import Any
 
 from app_api.cli import (
     _fresh_metrics_dir,
-    add_tracking_flags,
+    add_tracking_settings,
     app_config,
     check_tracking_flags,
     refuse_placeholder_secrets,
 )
-from deliverer.settings import DEFAULT_STORE_URL, ENV_STORE_URL, default_mqtt_url, env
+from deliverer.settings import (
+    LEGACY_TIMEZONE,
+    LIVE_END_AFTER_ARRIVED,
+    LIVE_HEARTBEAT,
+    LIVE_HOST,
+    LIVE_MAX_STREAMS,
+    LIVE_POLL,
+    LIVE_WORKERS,
+    LIVE_WSGI_THREADS,
+    MQTT_URL,
+    PUBLISH_TIMEOUT,
+    STORE_URL,
+)
+from deliverer.settings.arguments import add_settings
+from deliverer.usage import UsageError
 
-log = logging.getLogger("deliverer.live")
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,44 +40,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="serve live order streams and tracking pages (and the whole API, for browsers)",
         description="Serve GET /v1/orders/{order_id}/live (Server-Sent Events), the tracking pages"
         " /track/ and /track/{order_id}, and every API route beside them, on gunicorn's asyncio"
-        " worker: a stream holds no thread. Same keys and tokens as `deliverer api`: $DELIVERER_API_KEY,"
-        " $DELIVERER_API_KEY_READS, $DELIVERER_TRACKING_SECRET.",
+        " worker: a stream holds no thread. Same keys and tokens as `deliverer api` (see the environment below).",
     )
-    parser.add_argument("--host", default=env("DELIVERER_LIVE_HOST", "127.0.0.1"), help="[$DELIVERER_LIVE_HOST]")
-    parser.add_argument("--store", default=env(ENV_STORE_URL, DEFAULT_STORE_URL),
-                        help="store URL [$DELIVERER_STORE_URL]")
-    parser.add_argument("--mqtt-url", default=default_mqtt_url(),
-                        help="broker, for the API's POSTs served here too [$DELIVERER_MQTT_URL]")
-    parser.add_argument("--workers", type=int, default=int(env("DELIVERER_LIVE_WORKERS", "1")),
-                        help="worker processes, each an event loop with its own tail of the store"
-                        " [$DELIVERER_LIVE_WORKERS]")
-    parser.add_argument("--wsgi-threads", type=int, default=int(env("DELIVERER_LIVE_WSGI_THREADS", "8")),
-                        help="threads per worker for the routes that are not streams [$DELIVERER_LIVE_WSGI_THREADS]")
-    parser.add_argument("--poll", type=float, default=float(env("DELIVERER_LIVE_POLL_S", "0.1")),
-                        help="seconds between two reads of the store's new reports [$DELIVERER_LIVE_POLL_S]")
-    parser.add_argument("--heartbeat", type=float, default=float(env("DELIVERER_LIVE_HEARTBEAT_S", "15")),
-                        help="seconds between keep-alive comments on a quiet stream [$DELIVERER_LIVE_HEARTBEAT_S]")
-    parser.add_argument(
-        "--end-after-arrived", type=float, default=float(env("DELIVERER_LIVE_END_AFTER_ARRIVED_S", "10")),
-        help="seconds a stream goes on after the order's 'arrived' before it ends"
-        " [$DELIVERER_LIVE_END_AFTER_ARRIVED_S]",
+    add_settings(
+        parser, LIVE_HOST, STORE_URL, MQTT_URL, LIVE_WORKERS, LIVE_WSGI_THREADS, LIVE_POLL, LIVE_HEARTBEAT,
+        LIVE_END_AFTER_ARRIVED, LIVE_MAX_STREAMS, PUBLISH_TIMEOUT, LEGACY_TIMEZONE,
     )
-    parser.add_argument("--max-streams", type=int, default=int(env("DELIVERER_LIVE_MAX_STREAMS", "5000")),
-                        help="streams one worker holds before answering 503 [$DELIVERER_LIVE_MAX_STREAMS]")
-    parser.add_argument("--publish-timeout", type=float, default=float(env("DELIVERER_API_PUBLISH_TIMEOUT", "5")),
-                        help="as for `deliverer api` [$DELIVERER_API_PUBLISH_TIMEOUT]")
-    parser.add_argument("--legacy-timezone", default=env("DELIVERER_LEGACY_TIMEZONE", "local"),
-                        help="as for `deliverer api` [$DELIVERER_LEGACY_TIMEZONE]")
-    add_tracking_flags(parser)
-    # The live server listens on --live-port: the same flag tells the API where to send browsers.
+    add_tracking_settings(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.wsgi_threads < 1 or args.max_streams < 1:
-        raise ValueError("--workers, --wsgi-threads and --max-streams must be at least 1")
+        raise UsageError("--workers, --wsgi-threads and --max-streams must be at least 1")
     if args.poll <= 0 or args.heartbeat <= 0 or args.end_after_arrived < 0:
-        raise ValueError("--poll and --heartbeat must be positive, --end-after-arrived not negative")
+        raise UsageError("--poll and --heartbeat must be positive, --end-after-arrived not negative")
     check_tracking_flags(args)
     refuse_placeholder_secrets(args)
     from gunicorn.arbiter import Arbiter

@@ -20,7 +20,7 @@ from deliverer.contract import LocationReport
 from deliverer.store import Store, StoreUnavailable
 from deliverer.store.base import StoredReport
 
-log = logging.getLogger("deliverer.live")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from deliverer.contract import DeliveryState, LocationReport
 from deliverer.store import InvalidPosition, Store, StoreUnavailable
 from deliverer.store.base import START_POSITION, StoredReport, position_order
 
-log = logging.getLogger("deliverer.live")
+log = logging.getLogger(__name__)
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]

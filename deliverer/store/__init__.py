@@ -1,4 +1,5 @@
-"""Store backends behind one interface, chosen by URL: ``sqlite:///path`` or ``mongodb://…``."""
+"""Store backends behind one interface, chosen by URL: ``sqlite:///path``, ``mongodb://…``, or
+``memory://name`` (this process's memory: tests and trials, see :mod:`deliverer.store.memory`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from deliverer.store.base import (
     StoreMissing,
     StoreUnavailable,
 )
+from deliverer.usage import UsageError
 
 __all__ = [
     "Counts",
@@ -46,10 +48,14 @@ def open_store(url: str, create: bool = True) -> Store:
 
         path = url.removeprefix("sqlite://").removeprefix("/")
         if not path:
-            raise ValueError("a SQLite store URL needs a path, e.g. sqlite:///var/deliverer.db")
+            raise UsageError("a SQLite store URL needs a path, e.g. sqlite:///var/deliverer.db")
         return SQLiteStore(path, create=create)
     if scheme in ("mongodb", "mongodb+srv"):
         from deliverer.store.mongo import MongoStore
 
         return MongoStore(url)
-    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host/db")
+    if scheme == "memory":
+        from deliverer.store.memory import MemoryStore
+
+        return MemoryStore(url.removeprefix("memory://"), create=create)
+    raise UsageError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host/db")

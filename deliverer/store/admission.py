@@ -7,24 +7,38 @@
   over: another courier's report for it is refused as ``order_owned_by_other_courier``.
 
 Refused reports become dead letters (their canonical JSON as payload) in the same write, and the
-last location of an order is computed only from the reports actually taken.
+last location of an order is computed only from the reports actually taken, by one rule
+(:data:`RECENCY_FIELDS`) that every backend states from here: in Python, in SQL, as a MongoDB filter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
-from deliverer.contract import LocationReport, format_timestamp
+from deliverer.contract import REPORT_FIELDS, LocationReport, format_timestamp
 from deliverer.store.base import RejectedReport, ReportKey
 
 CONFLICTING_DUPLICATE = "conflicting_duplicate"
 ORDER_OWNED_BY_OTHER_COURIER = "order_owned_by_other_courier"
 
+KEY_FIELDS = ("deliverer_id", "msg_id")
+"""What identifies a report: see :data:`deliverer.store.base.ReportKey`."""
+ESSENTIAL_FIELDS = tuple(name for name in REPORT_FIELDS if name not in KEY_FIELDS)
+"""What makes two reports with one key the same report: every field but the key, in the contract's order."""
+RECENCY_FIELDS = ("timestamp", "msg_id")
+"""The rule for an order's last location: of two reports, the one later by these fields in turn (the
+newer timestamp, then the larger msg_id) is the newer. Late and duplicate reports thus never move it
+backwards, in whatever order they arrive."""
+
 Essentials = tuple[Any, ...]
-"""What makes two reports with one key the same report: every field but the key."""
+"""A report's :data:`ESSENTIAL_FIELDS`, the timestamp as epoch milliseconds (as the stores compare it)."""
+
+recency: Callable[[LocationReport], tuple[datetime, str]] = attrgetter(*RECENCY_FIELDS)
+"""The sort key of :data:`RECENCY_FIELDS`: the larger is the newer report."""
 
 
 def key_of(report: LocationReport) -> ReportKey:
@@ -32,16 +46,14 @@ def key_of(report: LocationReport) -> ReportKey:
 
 
 def essentials_of(report: LocationReport) -> Essentials:
-    return (
-        report.order_id, report.delivery_state.value, report.timestamp_ms, report.latitude, report.longitude,
-        report.speed_kmh, report.heading, report.accuracy_m, report.seq,
-    )
+    values = report.__dict__
+    return tuple(report.timestamp_ms if name == "timestamp" else values[name] for name in ESSENTIAL_FIELDS)
 
 
 def _describe(essentials: Essentials) -> str:
-    order_id, state, ts_ms, latitude, longitude = essentials[:5]
-    moment = format_timestamp(datetime.fromtimestamp(ts_ms / 1000, tz=UTC))
-    return f"order {order_id}, {state}, {moment}, {latitude}, {longitude}"
+    named = dict(zip(ESSENTIAL_FIELDS, essentials, strict=True))
+    moment = format_timestamp(datetime.fromtimestamp(named["timestamp"] / 1000, tz=UTC))
+    return f"order {named['order_id']}, {named['delivery_state']}, {moment}, {named['latitude']}, {named['longitude']}"
 
 
 @dataclass
@@ -101,10 +113,11 @@ def _refusal(report: LocationReport, received_at: datetime, reason: str, message
 
 
 def newest_per_order(reports: Iterable[LocationReport]) -> list[LocationReport]:
-    """One candidate per order (newest timestamp, then largest msg_id): fewer upserts per batch."""
+    """The newest report of each order, by :data:`RECENCY_FIELDS`: one candidate per order, so fewer
+    upserts per batch."""
     newest: dict[str, LocationReport] = {}
     for report in reports:
         current = newest.get(report.order_id)
-        if current is None or (report.timestamp, report.msg_id) > (current.timestamp, current.msg_id):
+        if current is None or recency(report) > recency(current):
             newest[report.order_id] = report
     return list(newest.values())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from deliverer.contract import LocationReport
+from deliverer.contract import REPORT_FIELDS, LocationReport
 
 DEFAULT_HISTORY_LIMIT = 1000
 MAX_HISTORY_LIMIT = 10_000
@@ -154,21 +154,9 @@ class HistoryCursor:
 ReportKey = tuple[str, str]
 """``(deliverer_id, msg_id)``: what identifies a report (one courier's ids never collide with another's)."""
 
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "msg_id",
-    "order_id",
-    "deliverer_id",
-    "delivery_state",
-    "timestamp",
-    "latitude",
-    "longitude",
-    "speed_kmh",
-    "heading",
-    "accuracy_m",
-    "seq",
-    "ingested_at",
-)
-"""Column order of :meth:`Store.scan` rows; ``timestamp`` and ``ingested_at`` are UTC datetimes."""
+EXPORT_COLUMNS: tuple[str, ...] = (*REPORT_FIELDS, "ingested_at")
+"""Column order of :meth:`Store.scan` rows: the report's fields and when it was stored; ``timestamp``
+and ``ingested_at`` are UTC datetimes, ``delivery_state`` its text."""
 
 
 class Store(Protocol):
@@ -255,7 +243,8 @@ class Store(Protocol):
         ...
 
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
-        """The courier's newest stored report, whatever the order (newest timestamp, then msg_id)."""
+        """The courier's newest stored report, whatever the order, by the rule of an order's last
+        location (:data:`~deliverer.store.admission.RECENCY_FIELDS`)."""
         ...
 
     def orders_by_recency(

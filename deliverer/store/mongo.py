@@ -34,9 +34,17 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidName, PyMongoError
 
-from deliverer.contract import DeliveryState, LocationReport
+from deliverer.contract import REPORT_FIELDS, DeliveryState, LocationReport
 from deliverer.store import mongo_schema
-from deliverer.store.admission import Admission, Essentials, admit, essentials_of, key_of, newest_per_order
+from deliverer.store.admission import (
+    RECENCY_FIELDS,
+    Admission,
+    Essentials,
+    admit,
+    essentials_of,
+    key_of,
+    newest_per_order,
+)
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
     EXPORT_COLUMNS,
@@ -54,6 +62,7 @@ from deliverer.store.base import (
 )
 from deliverer.store.mongo_errors import MongoWriteRefused, duplicates_of, guarded
 from deliverer.store.mongo_schema import INDEXES, StoreNotMigrated
+from deliverer.usage import UsageError
 
 __all__ = ["INDEXES", "MongoStore", "MongoWriteRefused", "StoreNotMigrated", "Timeouts", "client_options"]
 
@@ -63,19 +72,6 @@ DELETE_BATCH = 1000
 CLAIM_ATTEMPTS = 3
 WHOLE_HISTORY_READ = timedelta(minutes=10)
 """Bound of the one read that visits every stored report (the days an export or prune must see)."""
-REPORT_FIELDS = (
-    "msg_id",
-    "order_id",
-    "deliverer_id",
-    "delivery_state",
-    "timestamp",
-    "latitude",
-    "longitude",
-    "speed_kmh",
-    "heading",
-    "accuracy_m",
-    "seq",
-)
 
 
 @dataclass(frozen=True)
@@ -122,12 +118,12 @@ def client_options(url: str, timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
     """
     given = {name.lower(): value for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
     if given.get("w") == "0":
-        raise ValueError(
+        raise UsageError(
             "the MongoDB store URL sets w=0: writes would not be acknowledged, so a lost report would go unnoticed"
             " (leave w out for majority, or give a number of servers)"
         )
     if given.get("journal", "").lower() == "false":
-        raise ValueError(
+        raise UsageError(
             "the MongoDB store URL sets journal=false: a report is acknowledged to the broker only once it is"
             " journaled (leave journal out)"
         )
@@ -158,11 +154,12 @@ def _report(doc: dict[str, Any]) -> LocationReport:
 
 
 def _older_than(doc: dict[str, Any]) -> dict[str, Any]:
-    """Filter matching a stored last location that ``doc`` should replace."""
+    """Filter matching a stored last location that ``doc`` should replace: one before it by
+    :data:`~deliverer.store.admission.RECENCY_FIELDS`, compared field by field in turn."""
     return {
         "$or": [
-            {"timestamp": {"$lt": doc["timestamp"]}},
-            {"timestamp": doc["timestamp"], "msg_id": {"$lt": doc["msg_id"]}},
+            {**{name: doc[name] for name in RECENCY_FIELDS[:place]}, field: {"$lt": doc[field]}}
+            for place, field in enumerate(RECENCY_FIELDS)
         ]
     }
 
@@ -219,12 +216,12 @@ class MongoStore:
         try:
             client: MongoClient[dict[str, Any]] = MongoClient(url, **client_options(url, timeouts))
         except ConfigurationError as exc:
-            raise ValueError(f"invalid MongoDB store URL: {exc}") from exc
+            raise UsageError(f"invalid MongoDB store URL: {exc}") from exc
         try:
             try:
                 database = client.get_default_database(default=DEFAULT_DATABASE)
             except (ConfigurationError, InvalidName) as exc:
-                raise ValueError(f"invalid MongoDB store URL: {exc}") from exc
+                raise UsageError(f"invalid MongoDB store URL: {exc}") from exc
             self._bind(client, database)
             if verify_indexes:
                 self.verify_indexes()
@@ -558,7 +555,7 @@ class MongoStore:
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
         cursor = (
             self._locations.find({"deliverer_id": deliverer_id}, {"_id": False, "ingested_at": False})
-            .sort([("timestamp", DESCENDING), ("msg_id", DESCENDING)])
+            .sort([(name, DESCENDING) for name in RECENCY_FIELDS])
             .limit(1)
         )
         docs = self._guard(list, cursor)

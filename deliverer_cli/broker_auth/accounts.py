@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from deliverer.placeholders import refuse_placeholders
 from deliverer.settings import SUBSCRIBE_TOPIC
+from deliverer.usage import UsageError
 
 REPORT_TOPICS = "deliverers/+/location"
 SUBSCRIBER_BROKER_COUNTERS = ("$SYS/broker/clients/disconnected", "$SYS/broker/store/messages/count")
@@ -38,7 +39,7 @@ COURIER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_ACCESS = {"publishClientSend": False, "publishClientReceive": False, "subscribe": False, "unsubscribe": True}
 
 
-class AccountsError(ValueError):
+class AccountsError(UsageError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason

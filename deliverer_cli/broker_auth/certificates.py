@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from deliverer.usage import UsageError
+
 CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY = "ca.crt", "ca.key", "server.crt", "server.key"
 CA_VALIDITY = timedelta(days=3650)
 SERVER_VALIDITY = timedelta(days=825)
@@ -115,7 +117,7 @@ def ensure_certificates(
 ) -> CertificateOutcome:
     """Make sure ``cert_dir`` holds a server certificate for ``names`` (the first is its common name)."""
     if not names:
-        raise ValueError("the server certificate needs at least one host name or address")
+        raise UsageError("the server certificate needs at least one host name or address")
     now = now or datetime.now(UTC)
     cert_dir.mkdir(parents=True, exist_ok=True)
     server_cert, server_key = cert_dir / SERVER_CERT, cert_dir / SERVER_KEY
@@ -126,7 +128,7 @@ def ensure_certificates(
         ca = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
         loaded_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
         if not isinstance(loaded_key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{ca_key_path} is not the EC key this command makes")
+            raise UsageError(f"{ca_key_path} is not the EC key this command makes")
         ca_key = loaded_key
         if server_cert.exists() and server_key.exists() and is_current(
             x509.load_pem_x509_certificate(server_cert.read_bytes()), names, now

@@ -26,7 +26,7 @@ CONFIG_NAME = "dynamic-security.json"
 ADMIN_PASSWORD_NAME = "accounts-admin.password"
 COMMANDS_PER_REQUEST = 500
 
-log = logging.getLogger("deliverer.broker_accounts")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

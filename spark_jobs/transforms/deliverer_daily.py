@@ -6,8 +6,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from deliverer.contract import DeliveryState
+from spark_jobs.defaults import ACTIVE_GAP_MINUTES
 from spark_jobs.tables import GOLD_DELIVERER_DAILY
-from spark_jobs.transforms.defaults import ACTIVE_GAP_MINUTES
 from spark_jobs.transforms.frames import DAY, conform
 from spark_jobs.transforms.silver import ORDER_SEQUENCE
 

@@ -26,23 +26,29 @@ from typing import Any
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
 
-from spark_jobs.lake import Lake, LakeFile
-from spark_jobs.lake.base import staged_parquet
-from spark_jobs.lake.local import LocalLake
-from spark_jobs.lake.s3 import S3Lake
-from spark_jobs.schemas import BRONZE_LOCATIONS, LakeTable
-from spark_jobs.tables import DERIVED_TABLES, GOLD_DELIVERER_DAILY, GOLD_HOTSPOTS, GOLD_ORDER_TRIPS, SILVER_LOCATIONS
-from spark_jobs.tables import sql_name as table_sql_name
-from spark_jobs.transforms import defaults
+from spark_jobs import defaults
+from spark_jobs.spark.schema import partitioned_schema
+from spark_jobs.storage import Lake, LakeFile
+from spark_jobs.storage.parquet import staged_parquet
+from spark_jobs.tables import (
+    BRONZE_LOCATIONS,
+    DERIVED_TABLES,
+    GOLD_DELIVERER_DAILY,
+    GOLD_HOTSPOTS,
+    GOLD_ORDER_TRIPS,
+    SILVER_LOCATIONS,
+    LakeTable,
+    sql_name,
+)
 from spark_jobs.transforms.deliverer_daily import deliverer_daily
 from spark_jobs.transforms.frames import DAY
 from spark_jobs.transforms.hotspots import hotspots
 from spark_jobs.transforms.order_trips import order_trips
 from spark_jobs.transforms.silver import silver_locations
 
-STATE_NAME = "transform"
+BUILT_FROM_STATE = "transform"
+"""``_state/transform.json``: per bronze day, the files its silver and gold days were built from."""
 
 log = logging.getLogger("deliverer.transform")
 
@@ -89,10 +95,10 @@ class TransformSummary:
         written = self.written
         return {
             "lake": self.lake,
-            "tables": [table_sql_name(t) for t in DERIVED_TABLES],
+            "tables": [sql_name(t) for t in DERIVED_TABLES],
             "days_written": len(written),
             "rows": {
-                table_sql_name(t): sum(d.rows.get(table_sql_name(t), 0) for d in written) for t in DERIVED_TABLES
+                sql_name(t): sum(d.rows.get(sql_name(t), 0) for d in written) for t in DERIVED_TABLES
             },
             "files": sum(d.files for d in written),
             "bytes": sum(d.bytes for d in written),
@@ -115,7 +121,7 @@ def transform_days(
         raise ValueError(f"cell_m, days_per_pass and silver_rows_per_file must be at least 1: {options}")
     started = time.monotonic()
     summary = TransformSummary(lake.location.url)
-    planned = [plan_day(lake, day) for day in sorted(set(days))]
+    planned = [plan_transform_day(lake, day) for day in sorted(set(days))]
     for day in planned:
         if day.action == "skip":
             summary.days.append(day)
@@ -132,7 +138,7 @@ def transform_days(
     return summary
 
 
-def plan_day(lake: Lake, day: str) -> DayTransform:
+def plan_transform_day(lake: Lake, day: str) -> DayTransform:
     date.fromisoformat(day)  # a clear error for anything but YYYY-MM-DD
     files = lake.day_files(BRONZE_LOCATIONS, day)
     rows = lake.day_rows(BRONZE_LOCATIONS, day) if files else None
@@ -144,40 +150,11 @@ def plan_day(lake: Lake, day: str) -> DayTransform:
 
 def changed_days(lake: Lake) -> list[str]:
     """The bronze days whose files differ from those the transforms last built from."""
-    built = (lake.read_state(STATE_NAME) or {}).get("bronze", {})
+    built = (lake.read_state(BUILT_FROM_STATE) or {}).get("bronze", {})
     return [
-        day for day in bronze_days(lake)
+        day for day in lake.days(BRONZE_LOCATIONS)
         if built.get(day) != _fingerprint(lake.day_files(BRONZE_LOCATIONS, day))
     ]
-
-
-def bronze_days(lake: Lake) -> list[str]:
-    """Every day ``bronze/locations`` has a partition for, oldest first."""
-    marker = f"{BRONZE_LOCATIONS.partition.name}="
-    if isinstance(lake, S3Lake):
-        table_prefix = lake.location.key(BRONZE_LOCATIONS.path) + "/"
-        pages = lake.client.get_paginator("list_objects_v2").paginate(
-            Bucket=lake.bucket, Prefix=table_prefix + marker, Delimiter="/"
-        )
-        names = [
-            common["Prefix"][len(table_prefix) :].rstrip("/")
-            for page in pages
-            for common in page.get("CommonPrefixes", [])
-        ]
-    elif isinstance(lake, LocalLake):
-        table = lake.root / BRONZE_LOCATIONS.path
-        names = [p.name for p in table.glob(f"{marker}*") if p.is_dir()] if table.is_dir() else []
-    else:
-        raise TypeError(f"cannot list the days of {lake!r}")
-    return sorted(name.removeprefix(marker) for name in names if _is_day(name.removeprefix(marker)))
-
-
-def _is_day(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return len(text) == 10
 
 
 def _fingerprint(files: list[LakeFile]) -> list[str]:
@@ -185,10 +162,12 @@ def _fingerprint(files: list[LakeFile]) -> list[str]:
 
 
 def _remember(lake: Lake, days: list[DayTransform]) -> None:
-    state = lake.read_state(STATE_NAME) or {}
+    state = lake.read_state(BUILT_FROM_STATE) or {}
     built = state.get("bronze", {})
     built.update({d.day: _fingerprint(d.bronze_files) for d in days})
-    lake.write_state(STATE_NAME, {"updated_at": datetime.now(UTC).isoformat(), "bronze": dict(sorted(built.items()))})
+    lake.write_state(
+        BUILT_FROM_STATE, {"updated_at": datetime.now(UTC).isoformat(), "bronze": dict(sorted(built.items()))}
+    )
 
 
 def _transform_pass(spark: SparkSession, lake: Lake, days: list[DayTransform], options: TransformOptions) -> None:
@@ -212,19 +191,9 @@ def _transform_pass(spark: SparkSession, lake: Lake, days: list[DayTransform], o
 
 
 def _read_bronze(spark: SparkSession, lake: Lake, days: list[str], staging: Path) -> DataFrame:
-    if isinstance(lake, LocalLake):
-        base = lake.root / BRONZE_LOCATIONS.path
-    else:
-        base = staging / "input" / BRONZE_LOCATIONS.path
-        for day in days:
-            lake.fetch_day(BRONZE_LOCATIONS, day, base / f"{DAY}={day}")
+    base = lake.local_days(BRONZE_LOCATIONS, days, staging)
     paths = [str(base / f"{DAY}={day}") for day in days]
-    return spark.read.schema(_with_day(BRONZE_LOCATIONS)).option("basePath", str(base)).parquet(*paths)
-
-
-def _with_day(table: LakeTable) -> StructType:
-    partition = table.partition
-    return StructType([*table.spark_schema().fields, StructField(partition.name, partition.spark_type, False)])
+    return spark.read.schema(partitioned_schema(BRONZE_LOCATIONS)).option("basePath", str(base)).parquet(*paths)
 
 
 def _write(frame: DataFrame, staging: Path, table: LakeTable) -> None:
@@ -232,7 +201,7 @@ def _write(frame: DataFrame, staging: Path, table: LakeTable) -> None:
 
 
 def _read(spark: SparkSession, staging: Path, table: LakeTable) -> DataFrame:
-    return spark.read.schema(_with_day(table)).parquet(str(staging / table.path))
+    return spark.read.schema(partitioned_schema(table)).parquet(str(staging / table.path))
 
 
 def _silver_files(silver: DataFrame, days: list[DayTransform], options: TransformOptions) -> DataFrame:
@@ -257,7 +226,7 @@ def _publish(lake: Lake, table: LakeTable, day: DayTransform, staged: Path) -> N
     parquet = list(staged_parquet(staged)) if staged.is_dir() else []
     if not parquet:
         raise RuntimeError(f"{day.day}: the transforms wrote no {table.path} rows from {day.bronze_rows:,} bronze rows")
-    day.rows[table_sql_name(table)] = sum(pq.read_metadata(path).num_rows for path in parquet)
+    day.rows[sql_name(table)] = sum(pq.read_metadata(path).num_rows for path in parquet)
     files = lake.publish_day(table, day.day, staged)
     day.files += len(files)
     day.bytes += sum(f.size for f in files)

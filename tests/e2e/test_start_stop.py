@@ -80,7 +80,7 @@ def test_start_runs_a_burst_answerable_by_the_api_and_stop_leaves_nothing(repo_c
         "DELIVERER_MQTT_PORT": str(free_port()),
         "DELIVERER_LIVE_PORT": str(free_port()),
         "DELIVERER_API_PORT": str(api_port),
-        "DELIVERER_METRICS_PORT": str(free_port()),
+        "DELIVERER_SUBSCRIBE_METRICS_PORT": str(free_port()),
         "DELIVERER_STORE_URL": "",
     }
     try:
@@ -135,7 +135,7 @@ def test_legacy_serves_the_original_client_on_port_5000_unchanged(repo_copy: Pat
         **os.environ,
         "DELIVERER_MQTT_PORT": str(free_port()),
         "DELIVERER_LIVE_PORT": str(free_port()),
-        "DELIVERER_METRICS_PORT": str(metrics_port),
+        "DELIVERER_SUBSCRIBE_METRICS_PORT": str(metrics_port),
         "DELIVERER_API_PORT": "",
         "DELIVERER_API_URL": "",
         "DELIVERER_STORE_URL": "",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs.session import SparkSettings, start_spark
+from spark_jobs.spark.session import SparkSettings, start_spark
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def start_api(
         "api", "--host", "127.0.0.1", "--port", str(port), "--store", store_url, "--mqtt-url", broker.url,
         *extra, env=env, name="api",
     )
-    proc.wait_log("API listening on")
+    proc.wait_ready(f"http://127.0.0.1:{port}/readyz")
     return proc, f"http://127.0.0.1:{port}"
 
 

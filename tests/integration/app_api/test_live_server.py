@@ -69,7 +69,7 @@ def start_live(
             "live", "--live-port", str(port), "--store", sqlite_url, "--mqtt-url", broker.url, "--poll", "0.05",
             *extra, env=env, name="live",
         )
-        process.wait_log("live server listening on")
+        process.wait_ready(f"http://127.0.0.1:{port}/readyz")
         return Live(broker, process, port)
 
     return start

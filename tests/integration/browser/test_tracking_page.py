@@ -96,7 +96,7 @@ def test_the_page_follows_an_order_live_resumes_after_a_drop_and_loads_nothing_f
             "live", "--live-port", str(port), "--store", sqlite_url, "--mqtt-url", broker.url,
             "--poll", "0.05", "--end-after-arrived", "1", name="live",
         )
-        process.wait_log("live server listening on")
+        process.wait_ready(f"{base}/readyz")
         return process
 
     live = start_live()

@@ -38,7 +38,7 @@ def subscriber(
         name="subscriber",
     )
     process.metrics_port = metrics_port
-    process.wait_log("subscribed to")
+    process.wait_subscribed()
     yield process
     assert process.terminate() == 0, process.log()
 

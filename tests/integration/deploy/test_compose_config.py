@@ -16,6 +16,12 @@ import pytest
 
 from deliverer.local_broker import mosquitto_binary
 from deliverer.mqtt import parse_mqtt_url
+from deliverer.settings import (
+    SUBSCRIBE_CLIENT_ID,
+    SUBSCRIBE_LEAVE_ON_EXIT,
+    SUBSCRIBE_METRICS_HOST,
+    SUBSCRIBE_METRICS_PORT,
+)
 from deliverer_cli.broker_auth.accounts import COURIERS_SETTING, FIXED_CLIENT_IDS, SERVICE_PASSWORD_SETTINGS
 from tests.helpers import REPO
 from tests.integration.deploy.cli_help import assert_cli_accepts
@@ -227,11 +233,12 @@ def test_the_subscriber_scales_with_a_client_id_per_replica(services: dict[str, 
     subscriber = services["subscriber"]
     env = environment(subscriber)
     assert published_ports(subscriber) == [], "a published host port would clash between replicas"
-    assert "hostname" not in subscriber and "DELIVERER_CLIENT_ID" not in env, (
+    client_id = SUBSCRIBE_CLIENT_ID
+    assert "hostname" not in subscriber and not {client_id.env, *client_id.formerly} & set(env), (
         "every replica must get its own client id (deliverer-subscriber-<container hostname>)"
     )
-    assert env["DELIVERER_LEAVE_ON_EXIT"] == "1"
-    assert env["DELIVERER_METRICS_HOST"] == "0.0.0.0" and env["DELIVERER_METRICS_PORT"] in (
+    assert env[SUBSCRIBE_LEAVE_ON_EXIT.env] == "1"
+    assert env[SUBSCRIBE_METRICS_HOST.env] == "0.0.0.0" and env[SUBSCRIBE_METRICS_PORT.env] in (
         " ".join(subscriber["healthcheck"]["test"])
     )
     assert subscriber["stop_grace_period"] in ("60s", "1m")

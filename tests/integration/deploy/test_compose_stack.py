@@ -26,7 +26,7 @@ from testcontainers.compose import DockerCompose
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.local_broker import free_port
 from deliverer.store.mongo import INDEXES
-from tests.helpers import REPO, make_reports, wait_until
+from tests.helpers import REPO, http_status, make_reports, wait_until
 from tests.integration.deploy.compose_project import ENV_EXAMPLE, docker_unavailable, read_env_file
 from tests.integration.deploy.mqtt_session import MqttSession
 
@@ -102,16 +102,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         compose.stop(down=True)
 
 
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
-
 def get_json(url: str) -> object:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
@@ -163,7 +153,12 @@ def test_the_application_account_logs_in_and_the_store_made_its_indexes(stack: S
 
 
 def subscriber_health(stack: Stack, replica: int) -> dict[str, Any]:
-    probe = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9100/healthz').read().decode())"
+    # The body says why when the answer is 503 (not yet connected or subscribed).
+    probe = (
+        "import urllib.error, urllib.request\n"
+        "try: print(urllib.request.urlopen('http://127.0.0.1:9100/healthz').read().decode())\n"
+        "except urllib.error.HTTPError as error: print(error.read().decode())"
+    )
     command = [*stack.compose.compose_command_property, "exec", "-T", "--index", str(replica), "subscriber"]
     done = subprocess.run([*command, "python", "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
@@ -174,7 +169,7 @@ def test_scaled_subscribers_split_the_reports_under_their_own_client_ids(stack: 
     scale = [*stack.compose.compose_command_property, "up", "-d", "--no-build", "--scale", "subscriber=2", "subscriber"]
     subprocess.run(scale, check=True, capture_output=True, timeout=300, cwd=REPO)
     wait_until(
-        lambda: all(subscriber_health(stack, i).get("connected") for i in (1, 2)), 120, "both replicas subscribed"
+        lambda: all(subscriber_health(stack, i).get("subscribed") for i in (1, 2)), 120, "both replicas subscribed"
     )
     reports = make_reports(400, orders=20, prefix="scaled")
     publisher = stack.device("svc~publisher", stack.settings["MQTT_PUBLISHER_PASSWORD"])

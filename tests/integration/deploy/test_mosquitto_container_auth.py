@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import stat
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -267,7 +269,7 @@ def test_the_subscriber_service_stores_a_couriers_report_and_never_a_spoofed_one
         name="subscriber",
     )
     process.metrics_port = metrics_port
-    process.wait_log("subscribed to")
+    process.wait_subscribed()
     courier = login("d1")
     spoofed, own = report("d2", "store-spoofed"), report("d1", "store-own")
 
@@ -308,3 +310,22 @@ def test_a_couriers_will_on_another_couriers_topic_is_never_delivered(
     assert not login("d2").publish(own.topic, own.to_json()).is_failure
     assert subscriber.next_message().payload == own.to_json()
     assert_no_report_delivered(subscriber)
+
+
+def test_a_subscriber_the_broker_refuses_to_subscribe_is_not_healthy(
+    container_broker: ContainerBroker, services: Callable[..., ServiceProcess], sqlite_url: str
+) -> None:
+    """Connected is not ready: /healthz answers 200 only once the broker has granted the subscription."""
+    metrics_port = free_port()
+    process = services(
+        "subscribe", "--mqtt-url", container_broker.url("svc~api"), "--store", sqlite_url,
+        "--client-id", "svc~api~subscribing", "--metrics-port", str(metrics_port), name="subscriber",
+    )
+    process.wait_log("broker refused the subscription")  # the event itself: no endpoint tells it apart
+    healthz = f"http://127.0.0.1:{metrics_port}/healthz"
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(healthz, timeout=5)
+    assert answer.value.code == 503
+    health = json.loads(answer.value.read())
+    assert (health["connected"], health["subscribed"]) == (True, False)
+    assert process.terminate() == 0, process.log()

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs.lake import open_lake
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.storage import open_lake
+from spark_jobs.tables import BRONZE_LOCATIONS
 from spark_jobs.transforms.run import TransformSummary, transform_days
 from tests.integration.lake.known_lake import DAYS, write_bronze
 from tests.integration.spark_jobs.conftest import s3_endpoint

@@ -18,11 +18,11 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql import SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import StringType, StructField, StructType
 
 from deliverer.contract import DeliveryState, LocationReport
 from deliverer.geo import haversine_km
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.spark.schema import partitioned_schema
+from spark_jobs.tables import BRONZE_LOCATIONS
 from spark_jobs.transforms.geo import METRES_PER_DEGREE
 
 DAYS = ["2026-03-01", "2026-03-02", "2026-03-03"]
@@ -107,7 +107,7 @@ def _bronze_row(report: LocationReport, ingested_at: datetime) -> dict[str, Any]
 def write_bronze(spark: SparkSession, root: Path) -> None:
     """Write the bronze rows as the export lays them out: ``bronze/locations/dt=…/`` snappy Parquet
     in the bronze schema, by Spark with the lake's session settings."""
-    schema = StructType([*BRONZE_LOCATIONS.spark_schema().fields, StructField("dt", StringType(), False)])
+    schema = partitioned_schema(BRONZE_LOCATIONS)
     frame = spark.createDataFrame(pa.Table.from_pylist(bronze_rows(), schema=to_arrow_schema(schema, timezone="UTC")))
     frame.repartition(1).write.partitionBy("dt").parquet(str(root / BRONZE_LOCATIONS.path))
 

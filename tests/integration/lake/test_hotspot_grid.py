@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.spark.schema import spark_schema
+from spark_jobs.tables import BRONZE_LOCATIONS
 from spark_jobs.transforms.frames import DAY
 from spark_jobs.transforms.geo import GRID_PARTS, METRES_PER_DEGREE, with_grid_cell
 from spark_jobs.transforms.hotspots import hotspots
@@ -84,7 +85,7 @@ def test_hotspot_cells_near_the_poles_and_the_antimeridian_are_on_the_globe(spar
         (f"m{i}", "o1", "d1", "on_the_way", moment, lat, lon, None, None, None, None, moment)
         for i, (lat, lon) in enumerate(EDGES)
     ]
-    bronze = spark.createDataFrame(rows, BRONZE_LOCATIONS.spark_schema())
+    bronze = spark.createDataFrame(rows, spark_schema(BRONZE_LOCATIONS))
     cells = hotspots(silver_locations(bronze.withColumn(DAY, F.lit("2026-03-01"))), cell_m).collect()
     assert sum(c["reports"] for c in cells) == len(EDGES)
     for cell in cells:

@@ -9,11 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from deliverer.lake import parse_lake_url
-from spark_jobs.athena.ddl import create_table
-from spark_jobs.lake.base import staged_parquet
-from spark_jobs.schemas import LakeTable
-from spark_jobs.tables import ALL_TABLES, sql_name
+from spark_jobs.sql.athena_ddl import create_table
+from spark_jobs.storage.location import parse_lake_url
+from spark_jobs.storage.parquet import staged_parquet
+from spark_jobs.tables import ALL_TABLES, LakeTable, sql_name
 from spark_jobs.transforms.run import TransformSummary
 from tests.integration.lake.known_lake import DAYS
 from tests.unit.lake.ddl_text import parse_create_table

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from deliverer.lake import parse_lake_url
-from spark_jobs.queries import ready_queries, ready_query
-from spark_jobs.query.local import DUCKDB_TYPES, LocalEngine, S3Settings
+from spark_jobs.sql.duckdb_engine import LocalEngine, S3Settings, duckdb_type
+from spark_jobs.sql.ready_queries import ready_queries, ready_query
+from spark_jobs.storage.location import parse_lake_url
 from spark_jobs.tables import ALL_TABLES, sql_name
 from spark_jobs.transforms.run import TransformSummary
 from tests.helpers import REPO
@@ -105,7 +105,7 @@ def test_every_table_is_a_typed_view_in_the_database(known_lake: tuple[Path, Tra
         for table in ALL_TABLES:
             described = engine.execute(f"DESCRIBE ops.{sql_name(table)}").rows
             assert [(r[0], r[1]) for r in described] == [
-                (c.name, DUCKDB_TYPES[c.spark_type.simpleString()]) for c in (*table.columns, table.partition)
+                (c.name, duckdb_type(c.type)) for c in (*table.columns, table.partition)
             ]
         qualified = engine.execute("SELECT count(*) FROM ops.silver_locations").rows
         assert qualified == engine.execute("SELECT count(*) FROM silver_locations").rows == [(len(known_reports()),)]

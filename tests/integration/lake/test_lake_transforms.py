@@ -13,17 +13,18 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from deliverer.lake import parse_lake_url
-from spark_jobs.lake import open_lake
-from spark_jobs.lake.base import staged_parquet
-from spark_jobs.query.local import LocalEngine, S3Settings
-from spark_jobs.schemas import BRONZE_LOCATIONS, LakeTable
+from spark_jobs.sql.duckdb_engine import LocalEngine, S3Settings
+from spark_jobs.storage import open_lake
+from spark_jobs.storage.location import parse_lake_url
+from spark_jobs.storage.parquet import arrow_schema, staged_parquet
 from spark_jobs.tables import (
+    BRONZE_LOCATIONS,
     DERIVED_TABLES,
     GOLD_DELIVERER_DAILY,
     GOLD_HOTSPOTS,
     GOLD_ORDER_TRIPS,
     SILVER_LOCATIONS,
+    LakeTable,
     sql_name,
 )
 from spark_jobs.transforms.hotspots import hotspots
@@ -194,7 +195,7 @@ def add_late_report(root: Path) -> None:
     row = {c.name: getattr(last, c.name, None) for c in BRONZE_LOCATIONS.columns}
     row.update(msg_id="o-night-05", delivery_state="arrived", timestamp=last.timestamp + timedelta(seconds=60),
                longitude=last.longitude + 0.001, ingested_at=datetime(2026, 3, 5, tzinfo=UTC))
-    pq.write_table(pa.Table.from_pylist([row], schema=BRONZE_LOCATIONS.arrow_schema()),
+    pq.write_table(pa.Table.from_pylist([row], schema=arrow_schema(BRONZE_LOCATIONS)),
                    root / BRONZE_LOCATIONS.partition_path(DAYS[1]) / "part-late.parquet")
 
 

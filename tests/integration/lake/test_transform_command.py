@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs.lake.base import staged_parquet
+from spark_jobs.storage.parquet import staged_parquet
 from spark_jobs.tables import DERIVED_TABLES, GOLD_ORDER_TRIPS, sql_name
 from spark_jobs.transforms.run import TransformSummary
 from tests.integration.lake.known_lake import DAYS

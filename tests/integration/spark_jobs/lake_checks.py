@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverer.store import open_store
-from spark_jobs.day_writer import day_bounds
-from spark_jobs.lake import Lake, LakeFile
+from spark_jobs.days import day_bounds
+from spark_jobs.export.store_source import scan_batches
 from spark_jobs.report_keys import KEY_COLUMNS
-from spark_jobs.schemas import BRONZE_LOCATIONS
-from spark_jobs.store_source import scan_batches
+from spark_jobs.storage import Lake, LakeFile
+from spark_jobs.storage.parquet import arrow_schema
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 KEY_ORDER = [(name, "ascending") for name in KEY_COLUMNS]
 
@@ -23,12 +24,12 @@ def read_day(lake: Lake, day: str) -> pa.Table:
     """The day's rows as the lake holds them (copied out first, so S3 lakes read the same way)."""
     with tempfile.TemporaryDirectory() as tmp:
         files = lake.fetch_day(BRONZE_LOCATIONS, day, Path(tmp))
-        return pa.concat_tables([pq.read_table(f, schema=BRONZE_LOCATIONS.arrow_schema()) for f in files])
+        return pa.concat_tables([pq.read_table(f, schema=arrow_schema(BRONZE_LOCATIONS)) for f in files])
 
 
 def store_day(store_url: str, day: str) -> pa.Table:
     """The day's rows as the store holds them, in the lake's Arrow schema."""
-    schema = BRONZE_LOCATIONS.arrow_schema()
+    schema = arrow_schema(BRONZE_LOCATIONS)
     return pa.Table.from_batches(list(scan_batches(store_url, *day_bounds(day), schema)), schema=schema)
 
 

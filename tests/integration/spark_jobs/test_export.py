@@ -12,8 +12,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from deliverer.store import open_store
-from spark_jobs.export import ExportRequest, ExportSummary, run_export
-from spark_jobs.lake import Lake, open_lake
+from spark_jobs.export.run import ExportRequest, ExportSummary, run_export
+from spark_jobs.storage import Lake, open_lake
 from tests.helpers import ServiceProcess, make_reports
 from tests.integration.spark_jobs.conftest import BASE_REPORTS, base_reports, fill, utc_midnight
 from tests.integration.spark_jobs.lake_checks import (

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from spark_jobs.lake import open_lake
+from spark_jobs.storage import open_lake
 from tests.helpers import REPO, ServiceProcess, wait_until
 from tests.integration.spark_jobs.conftest import fill
 from tests.integration.spark_jobs.lake_checks import lake_counts, store_counts

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spark_jobs.day_merge import lake_copy_as_recorded
-from spark_jobs.lake import open_lake
-from spark_jobs.lake.local import LocalLake
+from spark_jobs.export.merge import lake_copy_as_recorded
 from spark_jobs.report_keys import lake_keys
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.storage import open_lake
+from spark_jobs.storage.local import LocalLake
+from spark_jobs.tables import BRONZE_LOCATIONS
 
 DAY = "2026-03-01"
 
@@ -48,6 +48,20 @@ def test_publishing_a_day_replaces_its_files_whole(lake_url: str, tmp_path: Path
     assert sorted(p.name for p in fetched) == ["part-b1.parquet", "part-b2.parquet"]
     if not lake.location.is_s3:
         assert not (lake.location.local_path() / "_staging").exists()
+
+
+def test_a_tables_days_are_its_day_partitions_and_spark_reads_them_from_one_local_directory(
+    lake_url: str, tmp_path: Path
+) -> None:
+    lake = open_lake(lake_url)
+    assert lake.days(BRONZE_LOCATIONS) == []
+    for day, rows in (("2026-03-02", 3), ("2026-02-28", 2), ("not-a-day", 1)):
+        with lake.staging() as staging:
+            lake.publish_day(BRONZE_LOCATIONS, day, stage(staging / day, "part.parquet", rows))
+    assert lake.days(BRONZE_LOCATIONS) == ["2026-02-28", "2026-03-02"]
+
+    local = lake.local_days(BRONZE_LOCATIONS, ["2026-02-28", "2026-03-02"], tmp_path / "scratch")
+    assert [pq.read_table(local / f"dt={day}").num_rows for day in ("2026-02-28", "2026-03-02")] == [2, 3]
 
 
 def test_row_counts_come_from_footers_larger_than_the_first_guess(lake_url: str) -> None:

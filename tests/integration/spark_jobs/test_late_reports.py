@@ -19,13 +19,12 @@ from pyspark.sql import SparkSession
 
 from deliverer.contract import LocationReport
 from deliverer.store import open_store
-from spark_jobs.export import ExportRequest, ExportSummary, day_state_name, run_export
-from spark_jobs.export_plan import RebuildRefused
-from spark_jobs.lake import Lake, open_lake
-from spark_jobs.prune import run_prune
+from spark_jobs.export.plan import RebuildRefused
+from spark_jobs.export.run import ExportRequest, ExportSummary, day_state_name, run_export
 from spark_jobs.report_keys import KEY_COLUMNS, KEY_SCHEMA, fingerprint, lake_keys
-from spark_jobs.schemas import BRONZE_LOCATIONS
-from spark_jobs.tables import SILVER_LOCATIONS
+from spark_jobs.retention import run_prune
+from spark_jobs.storage import Lake, open_lake
+from spark_jobs.tables import BRONZE_LOCATIONS, SILVER_LOCATIONS
 from tests.helpers import REPO
 from tests.integration.spark_jobs.conftest import fill
 from tests.integration.spark_jobs.lake_checks import read_day, store_counts

@@ -16,8 +16,8 @@ from pyspark.sql import SparkSession
 
 from deliverer.contract import LocationReport
 from deliverer.store import open_store
-from spark_jobs.lake import open_lake
-from spark_jobs.prune import run_prune
+from spark_jobs.retention import run_prune
+from spark_jobs.storage import open_lake
 from tests.helpers import REPO, make_reports
 from tests.integration.spark_jobs.conftest import fill, utc_midnight
 from tests.integration.spark_jobs.lake_checks import duplicate_keys, lake_counts, store_counts

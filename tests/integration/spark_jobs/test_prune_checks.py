@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 
 from deliverer.contract import LocationReport
 from deliverer.store import Store, open_store
-from spark_jobs.lake import Lake, open_lake
-from spark_jobs.prune import run_prune
-from spark_jobs.schemas import BRONZE_LOCATIONS
+from spark_jobs.retention import run_prune
+from spark_jobs.storage import Lake, open_lake
+from spark_jobs.tables import BRONZE_LOCATIONS
 from tests.helpers import stored_ids
 from tests.integration.spark_jobs.conftest import fill
 from tests.integration.spark_jobs.lake_checks import store_counts, store_day

@@ -1,4 +1,5 @@
-"""The ``store`` fixture: every contract test runs on SQLite and, where a server answers, MongoDB.
+"""The ``store`` fixture: every contract test runs on SQLite, on the in-memory store and, where a server
+answers, MongoDB.
 
 MongoDB comes from :mod:`tests.mongo_server` (``$DELIVERER_TEST_MONGO_URL``, else a replica set of
 one in a container of the image Compose pins, else skipped with the reason). Each test gets a fresh
@@ -8,6 +9,7 @@ database and an application account, as the Compose services do, and the databas
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,10 +42,12 @@ def mongo_url(fresh_mongo_url: str) -> str:
     return fresh_mongo_url
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
+@pytest.fixture(params=["sqlite", "mongodb", "memory"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/contract.db"
+    if request.param == "memory":
+        return f"memory://contract-{uuid.uuid4().hex}"
     return str(request.getfixturevalue("mongo_url"))
 
 

@@ -10,6 +10,7 @@ from itertools import pairwise
 
 from deliverer.contract import LocationReport
 from deliverer.store import HistoryCursor, RejectedReport, Store, open_store
+from deliverer.store.admission import recency
 from deliverer.store.base import EXPORT_COLUMNS, REJECTED_PAYLOAD_KEEP_BYTES
 from tests.helpers import make_reports, stored_ids, wait_until
 
@@ -59,7 +60,7 @@ def test_last_location_is_the_same_whatever_the_arrival_order(store: Store) -> N
     for order in range(5):
         last = store.last_location(f"o-{order}")
         expected = max(
-            (r for r in [*reports, tie] if r.order_id == f"o-{order}"), key=lambda r: (r.timestamp, r.msg_id)
+            (r for r in [*reports, tie] if r.order_id == f"o-{order}"), key=recency
         )
         assert last is not None and last.msg_id == expected.msg_id
 

@@ -11,8 +11,8 @@ import os
 import sys
 
 from deliverer.contract import LocationReport, parse_report
+from deliverer.services import messages
 from deliverer_cli.main import main
-from subscriber import batch
 
 MARKER = b"kill-the-subscriber"
 EXIT_CODE = 70
@@ -25,5 +25,5 @@ def parse_or_die(payload: bytes, topic: str | None = None) -> LocationReport:
 
 
 if __name__ == "__main__":
-    batch.parse_report = parse_or_die  # type: ignore[assignment]
+    messages.parse_report = parse_or_die  # type: ignore[assignment]
     sys.exit(main(sys.argv[1:]))

@@ -95,7 +95,7 @@ def test_a_message_that_kills_the_subscriber_is_poisoned_on_its_third_redelivery
     poison = valid_report_payload("d1", 1, msg_id=MARKER.decode() + "-1")
     start = _restarting(services, broker, sqlite_url, iter(["same-id"] * 10))
     first = start()
-    first.wait_log("subscribed to")
+    first.wait_subscribed()
 
     publish_all(broker.url, [*as_messages(good[:150]), (TOPIC, poison), *as_messages(good[150:])])
     done = lambda: store.counts().locations == 300 and store.counts().rejected == 1  # noqa: E731
@@ -129,7 +129,7 @@ def test_a_retained_killer_cannot_kill_new_client_ids_forever(
     assert [r.reason for r in store.rejected()] == ["poison"]
 
     another = start()
-    another.wait_log("subscribed to")
+    another.wait_subscribed()
     wait_until(lambda: store.counts().rejected == 2, 30, "the retained copy dead-lettered again, unread")
     assert another.alive and survivor.alive
 

@@ -8,11 +8,10 @@ from datetime import date
 import pytest
 
 from deliverer.contract import MIN_TIMESTAMP_MS, Rejection, validate_report
-from deliverer.lake import parse_lake_url
 from deliverer_cli.main import main
-from spark_jobs.athena.ddl import MAX_COMMENT_CHARS, create_table, lake_ddl
-from spark_jobs.schemas import BRONZE_LOCATIONS, LakeTable
-from spark_jobs.tables import ALL_TABLES, sql_name
+from spark_jobs.sql.athena_ddl import MAX_COMMENT_CHARS, athena_type, create_table, lake_ddl
+from spark_jobs.storage.location import parse_lake_url
+from spark_jobs.tables import ALL_TABLES, BRONZE_LOCATIONS, LakeTable, sql_name
 from tests.unit.lake.ddl_text import parse_create_table
 
 LAKE = parse_lake_url("s3://analytics-bucket/tracking/v1")
@@ -38,7 +37,7 @@ def test_every_lake_table_gets_one_statement_after_the_database() -> None:
 @pytest.mark.parametrize("table", ALL_TABLES, ids=sql_name)
 def test_columns_come_from_the_table_definition(table: LakeTable) -> None:
     parsed = parse_create_table(create_table("tracking", LAKE, table))
-    assert parsed.columns == [(c.name, c.spark_type.simpleString()) for c in table.columns]
+    assert parsed.columns == [(c.name, athena_type(c.type)) for c in table.columns]
     assert parsed.partition == ("dt", "string")
     assert "dt" not in dict(parsed.columns)
 

@@ -11,11 +11,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deliverer.lake import parse_lake_url
 from deliverer_cli.main import main
-from spark_jobs import athena_cli, query_cli
-from spark_jobs.athena.ddl import lake_ddl
-from spark_jobs.athena.runner import AthenaQueryFailed, AthenaSettings, Backoff, run_query
+from spark_jobs.cli import athena as athena_cli
+from spark_jobs.cli import query as query_cli
+from spark_jobs.sql.athena_ddl import lake_ddl
+from spark_jobs.sql.athena_runner import AthenaQueryFailed, AthenaSettings, Backoff, run_query
+from spark_jobs.storage.location import parse_lake_url
 
 QUERY_ID = "3f1c2a9e-0000-4000-8000-000000000001"
 SQL = "SELECT deliverer_id, orders, km, busy, last_seen FROM gold_deliverer_daily"

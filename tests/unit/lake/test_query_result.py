@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from spark_jobs.query.result import QueryResult, normalised, render
+from spark_jobs.sql.result import QueryResult, normalised, render
 
 RESULT = normalised(
     ["courier", "delivered", "km", "last_seen", "states", "note"],

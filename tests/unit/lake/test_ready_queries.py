@@ -7,7 +7,7 @@ import re
 import pytest
 
 from deliverer_cli.main import main
-from spark_jobs.queries import ready_queries, ready_query
+from spark_jobs.sql.ready_queries import ready_queries, ready_query
 from spark_jobs.tables import ALL_TABLES, sql_name
 
 TABLE_NAMES = {sql_name(t) for t in ALL_TABLES}

@@ -4,9 +4,9 @@ import argparse
 
 import pytest
 
-from spark_jobs.export import days_in_range
-from spark_jobs.export_cli import check_rebuild, requested_days
-from spark_jobs.session import parse_conf
+from spark_jobs.cli.common import parse_conf, requested_days
+from spark_jobs.cli.export import check_rebuild
+from spark_jobs.days import days_in_range
 
 
 def args(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deliverer.lake import parse_lake_url
+from spark_jobs.storage.location import parse_lake_url
 
 
 @pytest.mark.parametrize(

@@ -1,1 +1,0 @@
-"""Running SQL over the lake offline (DuckDB) and presenting any engine's results the same way."""
