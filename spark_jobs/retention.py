@@ -18,17 +18,13 @@ from typing import Any
 import pyarrow as pa
 
 from deliverer.store import Store
+from spark_jobs.day_actions import PruneAction
 from spark_jobs.days import EPOCH, day_bounds
 from spark_jobs.report_keys import key_pairs, lake_keys, missing_from, store_keys
 from spark_jobs.storage import Lake
 from spark_jobs.tables import BRONZE_LOCATIONS
 
-log = logging.getLogger("deliverer.prune")
-
-DELETED = "deleted"
-WOULD_DELETE = "would delete"
-KEPT = "kept"
-
+log = logging.getLogger(__name__)
 
 @dataclass
 class PruneDay:
@@ -36,7 +32,7 @@ class PruneDay:
     or that would be in a dry run; ``missing``: the store's rows not found in the lake."""
 
     day: str
-    action: str
+    action: PruneAction
     reason: str
     store_rows: int | None = None
     lake_rows: int | None = None
@@ -55,10 +51,10 @@ class PruneSummary:
         return {
             "cutoff": self.cutoff,
             "dry_run": self.dry_run,
-            "days_deleted": sum(d.action == DELETED for d in self.days),
-            "rows_deleted": sum(d.rows for d in self.days if d.action == DELETED),
+            "days_deleted": sum(d.action == PruneAction.DELETED for d in self.days),
+            "rows_deleted": sum(d.rows for d in self.days if d.action == PruneAction.DELETED),
             "rows": sum(d.rows for d in self.days),
-            "days_kept": sum(d.action == KEPT for d in self.days),
+            "days_kept": sum(d.action == PruneAction.KEPT for d in self.days),
             "seconds": round(self.seconds, 3),
             "days": [asdict(d) for d in self.days],
         }
@@ -68,16 +64,18 @@ def judge_day(store: Store, lake: Lake, day: str, cutoff: datetime) -> tuple[Pru
     """The verdict on a day and, when it may go, the keys checked (exactly those are to be deleted)."""
     start, end = day_bounds(day)
     if end > cutoff:
-        return PruneDay(day, KEPT, "newer than the cutoff"), None
+        return PruneDay(day, PruneAction.KEPT, "newer than the cutoff"), None
     lake_rows = lake.day_rows(BRONZE_LOCATIONS, day)
     if lake_rows is None:
-        return PruneDay(day, KEPT, "not exported", store.count_between(start, end), lake_rows), None
+        return PruneDay(day, PruneAction.KEPT, "not exported", store.count_between(start, end), lake_rows), None
     stored = store_keys(store, start, end)
     missing = missing_from(stored, lake_keys(lake, day)).num_rows
     if missing:
         reason = f"{missing:,} of its {stored.num_rows:,} reports not in the lake: export the day again first"
-        return PruneDay(day, KEPT, reason, stored.num_rows, lake_rows, missing=missing), None
-    verdict = PruneDay(day, WOULD_DELETE, "the lake holds every report", stored.num_rows, lake_rows, stored.num_rows)
+        return PruneDay(day, PruneAction.KEPT, reason, stored.num_rows, lake_rows, missing=missing), None
+    verdict = PruneDay(
+        day, PruneAction.WOULD_DELETE, "the lake holds every report", stored.num_rows, lake_rows, stored.num_rows
+    )
     return verdict, stored
 
 
@@ -98,7 +96,7 @@ def run_prune(
             verdict, checked = judge_day(store, lake, day, cutoff)
             if checked is not None and not dry_run:
                 verdict.rows = store.delete_reports(key_pairs(checked))
-                verdict.action = DELETED
+                verdict.action = PruneAction.DELETED
                 if verdict.rows != checked.num_rows:
                     log.warning("%s: deleted %d of the %d reports checked: the others were gone already",
                                 day, verdict.rows, checked.num_rows)

@@ -47,6 +47,7 @@ from spark_jobs.cli.common import (
 )
 from spark_jobs.cli.every import parse_schedule, run_on_schedule
 from spark_jobs.cli.transform import show_day as show_transformed_day
+from spark_jobs.day_actions import ExportAction
 
 if TYPE_CHECKING:
     from spark_jobs.export.plan import DayResult
@@ -176,8 +177,8 @@ def print_progress(dry_run: bool) -> Callable[[DayResult], None]:
     def show(day: DayResult) -> None:
         had = "has" if dry_run else "had"
         lake = "not in the lake" if day.lake_rows_before is None else f"the lake {had} {day.lake_rows_before:,}"
-        why = f": {day.reason}" if day.action in ("merge", "rebuild") else ""
-        if day.action == "skip":
+        why = f": {day.reason}" if day.action in (ExportAction.MERGE, ExportAction.REBUILD) else ""
+        if day.action == ExportAction.SKIP:
             line = f"{day.day}  skipped: {day.reason}"
         elif dry_run:
             line = f"{day.day}  would {day.action} {day.store_rows:,} rows from the store ({lake}){why}"

@@ -11,6 +11,7 @@ from deliverer.settings import LAKE_URL, PRUNE_OLDER_THAN, STORE_URL
 from deliverer.settings.arguments import add_settings
 from deliverer.store import open_store
 from spark_jobs.cli.common import lake_failures, quiet_aws_logging
+from spark_jobs.day_actions import PruneAction
 
 if TYPE_CHECKING:
     from spark_jobs.retention import PruneDay
@@ -34,7 +35,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def show_day(day: PruneDay) -> None:
     """One line per day on stderr: what was done and why."""
     counts = ""
-    if day.action in ("deleted", "would delete"):
+    if day.action in (PruneAction.DELETED, PruneAction.WOULD_DELETE):
         counts = f"  {day.rows:,} rows"
     elif day.store_rows is not None:
         lake = "-" if day.lake_rows is None else f"{day.lake_rows:,}"
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(totals))
     else:
         verb = "would delete" if args.dry_run else "deleted"
-        count = sum(d.action in ("deleted", "would delete") for d in summary.days)
+        count = sum(d.action in (PruneAction.DELETED, PruneAction.WOULD_DELETE) for d in summary.days)
         print(f"{verb} {count} day(s), {totals['rows']:,} rows; kept {totals['days_kept']} day(s);"
               f" cutoff {summary.cutoff}")
     return 0

@@ -22,6 +22,7 @@ from spark_jobs.cli.common import (
     requested_days,
     spark_settings,
 )
+from spark_jobs.day_actions import TransformAction
 
 if TYPE_CHECKING:
     from spark_jobs.transforms.run import DayTransform, TransformSummary
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                     log.warning("restored %s, left aside by an interrupted run", restored)
             days = asked if asked is not None else changed_days(lake)
             plans = [plan_transform_day(lake, day) for day in days]
-            if args.dry_run or not any(p.action == "write" for p in plans):
+            if args.dry_run or not any(p.action == TransformAction.WRITE for p in plans):
                 return show_plan(plans, args.json, args.dry_run)
             summary = transform_days(spark(), lake, days, TransformOptions(cell_m=args.cell_m), on_day=show_day)
     except failures as exc:
@@ -84,7 +85,7 @@ def show_plan(plans: list[DayTransform], as_json: bool, dry_run: bool) -> int:
     if not plans:
         print("nothing to transform: every bronze day is up to date")
     for plan in plans:
-        if plan.action == "skip":
+        if plan.action == TransformAction.SKIP:
             print(f"{plan.day}  skipped: {plan.reason}")
         else:
             print(f"{plan.day}  would transform {plan.bronze_rows:,} bronze rows")
@@ -93,7 +94,7 @@ def show_plan(plans: list[DayTransform], as_json: bool, dry_run: bool) -> int:
 
 def show_day(day: DayTransform) -> None:
     """One line per day on stderr, as each pass is published."""
-    if day.action == "skip":
+    if day.action == TransformAction.SKIP:
         line = f"{day.day}  skipped: {day.reason}"
     else:
         counts = "  ".join(f"{name} {rows:,}" for name, rows in day.rows.items())

@@ -23,14 +23,15 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
-from spark_jobs.export.plan import MERGE, REBUILD, DayResult, RebuildRefused
+from spark_jobs.day_actions import ExportAction
+from spark_jobs.export.plan import DayResult, RebuildRefused
 from spark_jobs.export.spark_writer import DayWriteOptions, write_day, write_lake_only
 from spark_jobs.report_keys import KeyFingerprint, fingerprint, lake_keys, missing_from, read_keys
 from spark_jobs.storage import Lake, LakeFile
 from spark_jobs.storage.parquet import staged_parquet
 from spark_jobs.tables import BRONZE_LOCATIONS
 
-log = logging.getLogger("deliverer.export")
+log = logging.getLogger(__name__)
 
 
 class DayCheckFailed(RuntimeError):
@@ -70,7 +71,7 @@ def export_day(
             previous_once_each = lake_copy_as_recorded(lake, day, previous, recorded or {})
             lake_only = missing_from(previous, stored, distinct=previous_once_each).num_rows
             result.new_from_store = missing_from(stored, previous, distinct=True).num_rows
-        if result.action == REBUILD:
+        if result.action == ExportAction.REBUILD:
             if lake_only and not force:
                 raise RebuildRefused({day: lake_only})
             result.dropped_from_lake = lake_only
@@ -145,12 +146,12 @@ def _check_nothing_lost(day: str, previous: pa.Table, written: pa.Table) -> None
 
 
 def _what_happened(result: DayResult) -> str:
-    if result.action == REBUILD:
+    if result.action == ExportAction.REBUILD:
         dropped = result.dropped_from_lake
         return f"rebuilt from the store, {dropped:,} reports only the lake held dropped (--force)" if dropped else (
             "rebuilt from the store"
         )
-    if result.action != MERGE:
+    if result.action != ExportAction.MERGE:
         return result.reason
     parts = []
     if result.new_from_store:

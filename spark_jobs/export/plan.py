@@ -12,15 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deliverer.store import Store
+from spark_jobs.day_actions import ExportAction
 from spark_jobs.days import day_bounds
 from spark_jobs.report_keys import lake_keys, missing_from, store_keys
 from spark_jobs.storage import Lake
 from spark_jobs.tables import BRONZE_LOCATIONS
-
-WRITE = "write"
-MERGE = "merge"
-REBUILD = "rebuild"
-SKIP = "skip"
 
 
 class RebuildRefused(ValueError):
@@ -47,7 +43,7 @@ class DayResult:
     """
 
     day: str
-    action: str
+    action: ExportAction
     store_rows: int
     lake_rows_before: int | None
     rows: int = 0
@@ -67,15 +63,15 @@ def plan_export_day(store: Store, lake: Lake, day: str, rebuild: bool = False) -
     lake_rows = lake.day_rows(BRONZE_LOCATIONS, day)
     if store_rows == 0:
         reason = "no rows in the store" if lake_rows is None else "no rows in the store; the lake's copy is kept"
-        return DayResult(day, SKIP, store_rows, lake_rows, reason=reason)
+        return DayResult(day, ExportAction.SKIP, store_rows, lake_rows, reason=reason)
     if lake_rows is None:
-        return DayResult(day, WRITE, store_rows, lake_rows, reason="new day")
+        return DayResult(day, ExportAction.WRITE, store_rows, lake_rows, reason="new day")
     if rebuild:
-        return DayResult(day, REBUILD, store_rows, lake_rows, reason="replaced by the store's rows alone")
+        return DayResult(day, ExportAction.REBUILD, store_rows, lake_rows, reason="replaced by the store's rows alone")
     reason = "the lake keeps the rows only it holds"
     if store_rows < lake_rows:
         reason = f"the store holds fewer rows than the lake (pruned?): {reason}"
-    return DayResult(day, MERGE, store_rows, lake_rows, reason=reason)
+    return DayResult(day, ExportAction.MERGE, store_rows, lake_rows, reason=reason)
 
 
 def check_rebuilds(store: Store, lake: Lake, days: list[DayResult], force: bool) -> None:
@@ -83,7 +79,7 @@ def check_rebuilds(store: Store, lake: Lake, days: list[DayResult], force: bool)
     when there are any and ``force`` is not set."""
     lake_only = {}
     for day in days:
-        if day.action != REBUILD:
+        if day.action != ExportAction.REBUILD:
             continue
         day.dropped_from_lake = missing_from(lake_keys(lake, day.day), store_keys(store, *day_bounds(day.day))).num_rows
         if day.dropped_from_lake:

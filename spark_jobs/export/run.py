@@ -29,10 +29,11 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from deliverer.store import Store
+from spark_jobs.day_actions import ExportAction
 from spark_jobs.days import EPOCH
 from spark_jobs.defaults import EXPORT_SETTLE
 from spark_jobs.export.merge import day_record, export_day
-from spark_jobs.export.plan import SKIP, DayResult, check_rebuilds, plan_export_day
+from spark_jobs.export.plan import DayResult, check_rebuilds, plan_export_day
 from spark_jobs.export.spark_writer import DayWriteOptions
 from spark_jobs.storage import Lake
 from spark_jobs.tables import BRONZE_LOCATIONS
@@ -42,7 +43,7 @@ WATERMARK_STATE = "export"
 """``_state/export.json``: the watermark, and what the last incremental run wrote."""
 DAY_STATE_DIR = "export_days"
 
-log = logging.getLogger("deliverer.export")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class ExportSummary:
 
     @property
     def written(self) -> list[DayResult]:
-        return [d for d in self.days if d.action != SKIP]
+        return [d for d in self.days if d.action != ExportAction.SKIP]
 
     def to_dict(self) -> dict[str, Any]:
         written = self.written
@@ -123,7 +124,7 @@ def run_export(
         plans = [plan_export_day(store, lake, day, request.rebuild) for day in days]
         check_rebuilds(store, lake, plans, request.force)
         for result in plans:
-            if result.action != SKIP and not request.dry_run:
+            if result.action != ExportAction.SKIP and not request.dry_run:
                 state_name = day_state_name(result.day)
                 recorded = lake.read_state(state_name)
                 files = export_day(spark(), request.store_url, lake, result, request.write, request.force, recorded)

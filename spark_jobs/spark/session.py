@@ -48,7 +48,7 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{{HH:mm:ss}} %p %c{{1}}: %m%n
 """
 
-log = logging.getLogger("deliverer.spark")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from spark_jobs.sql.result import QueryResult
 
-log = logging.getLogger("deliverer.athena")
+log = logging.getLogger(__name__)
 
 RUNNING_STATES = ("QUEUED", "RUNNING")
 PAGE_ROWS = 1000

@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import defaults
+from spark_jobs.day_actions import TransformAction
 from spark_jobs.spark.schema import partitioned_schema
 from spark_jobs.storage import Lake, LakeFile
 from spark_jobs.storage.parquet import staged_parquet
@@ -50,7 +51,7 @@ from spark_jobs.transforms.silver import silver_locations
 BUILT_FROM_STATE = "transform"
 """``_state/transform.json``: per bronze day, the files its silver and gold days were built from."""
 
-log = logging.getLogger("deliverer.transform")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class DayTransform:
     ``rows`` is per table (SQL name); ``seconds`` is the time of the pass the day was part of."""
 
     day: str
-    action: str
+    action: TransformAction
     bronze_rows: int | None
     bronze_files: list[LakeFile] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
@@ -89,7 +90,7 @@ class TransformSummary:
 
     @property
     def written(self) -> list[DayTransform]:
-        return [d for d in self.days if d.action == "write"]
+        return [d for d in self.days if d.action == TransformAction.WRITE]
 
     def to_dict(self) -> dict[str, Any]:
         written = self.written
@@ -123,10 +124,10 @@ def transform_days(
     summary = TransformSummary(lake.location.url)
     planned = [plan_transform_day(lake, day) for day in sorted(set(days))]
     for day in planned:
-        if day.action == "skip":
+        if day.action == TransformAction.SKIP:
             summary.days.append(day)
             on_day(day)
-    todo = [d for d in planned if d.action == "write"]
+    todo = [d for d in planned if d.action == TransformAction.WRITE]
     for first in range(0, len(todo), options.days_per_pass):
         batch = todo[first : first + options.days_per_pass]
         _transform_pass(spark, lake, batch, options)
@@ -144,8 +145,8 @@ def plan_transform_day(lake: Lake, day: str) -> DayTransform:
     rows = lake.day_rows(BRONZE_LOCATIONS, day) if files else None
     if not rows:
         reason = "no bronze data for the day" if rows is None else "the bronze day is empty"
-        return DayTransform(day, "skip", rows, files, reason=reason)
-    return DayTransform(day, "write", rows, files)
+        return DayTransform(day, TransformAction.SKIP, rows, files, reason=reason)
+    return DayTransform(day, TransformAction.WRITE, rows, files)
 
 
 def changed_days(lake: Lake) -> list[str]:

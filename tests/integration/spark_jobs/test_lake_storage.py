@@ -104,9 +104,9 @@ def test_an_export_tells_the_copy_it_wrote_from_one_changed_since(
     previous = lake_keys(lake, DAY)
     recorded = {"file_ids": [f"{f.name}:{f.size}:{f.version}" for f in files], "keys_sha256": "not-computed"}
     def warnings() -> list[str]:
-        return [r.getMessage() for r in caplog.records if r.name == "deliverer.export"]
+        return [r.getMessage() for r in caplog.records if r.name.startswith("spark_jobs.export.")]
 
-    with caplog.at_level(logging.WARNING, logger="deliverer.export"):
+    with caplog.at_level(logging.WARNING, logger="spark_jobs.export"):
         assert lake_copy_as_recorded(lake, DAY, previous, recorded), "the files it wrote: no need to look inside"
         assert warnings() == []
         assert lake_copy_as_recorded(lake, DAY, previous, {**recorded, "file_ids": ["part-0.parquet:1:1"]})

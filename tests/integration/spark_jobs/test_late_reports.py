@@ -167,7 +167,7 @@ def test_a_day_left_with_two_copies_by_an_interrupted_publish_is_merged_back_to_
         lake.publish_day(BRONZE_LOCATIONS, day(OLD), both)
     assert lake.day_rows(BRONZE_LOCATIONS, day(OLD)) == 2 * ARCHIVED
 
-    with caplog.at_level(logging.WARNING, logger="deliverer.export"):
+    with caplog.at_level(logging.WARNING, logger="spark_jobs.export"):
         summary = export(spark, store_url, lake)
     assert f"{day(OLD)}: the lake's copy holds {ARCHIVED} rows whose key another row has" in caplog.text
     assert [(d.action, d.rows, d.kept_from_lake) for d in summary.days] == [("merge", ARCHIVED + 50, ARCHIVED)]
