@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from deliverer.printable import printable
 from deliverer.timestamps import InvalidTimestamp, parse_timestamp
 
 CONTRACT_VERSION = 1
@@ -99,8 +100,8 @@ class Rejection(Exception):
 
 
 def _echo(text: str, limit: int = 64) -> str:
-    """A client's text, cut short and made safe to repeat in a message (lone surrogates escaped)."""
-    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    """A client's text, cut short and made safe to repeat in a message, a log line or on a terminal."""
+    return printable(text[:limit])
 
 
 def _identifier(value: Any) -> str:

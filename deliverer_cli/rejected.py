@@ -16,6 +16,7 @@ from typing import Any
 
 from deliverer.contract import LocationReport, Rejection, parse_report
 from deliverer.durations import parse_duration
+from deliverer.printable import printable
 from deliverer.settings import STORE_URL
 from deliverer.settings.arguments import add_settings
 from deliverer.store import RejectedReport, Store, open_store
@@ -115,8 +116,9 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{'ID':>8}  {'RECEIVED (UTC)':<19}  {'REASON':<28} {'BYTES':>6}  TOPIC / MESSAGE")
     for entry in entries:
         received = entry.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{entry.id:>8}  {received:<19}  {entry.reason:<28} {entry.payload_size:>6}  {entry.topic}")
-        print(f"{'':>8}  {entry.message[:130]}")
+        reason, topic, message = printable(entry.reason), printable(entry.topic), printable(entry.message[:130])
+        print(f"{entry.id:>8}  {received:<19}  {reason:<28} {entry.payload_size:>6}  {topic}")
+        print(f"{'':>8}  {message}")
     return 0
 
 
@@ -134,8 +136,8 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     payload = fields.pop("payload")
     for name, value in fields.items():
-        print(f"{name + ':':<19}{value}")
-    shown = payload[:SHOW_PAYLOAD_CHARS]
+        print(f"{name + ':':<19}{printable(str(value))}")
+    shown = printable(payload[:SHOW_PAYLOAD_CHARS])
     hidden = len(payload) - len(shown)
     print(f"{'payload:':<19}{shown}" + (f" ... ({hidden:,} more characters; --json shows them all)" if hidden else ""))
     return 0

@@ -88,3 +88,21 @@ def test_the_subscriber_keeps_the_dead_letters_within_their_bound(
     wait_until(lambda: store.counts().rejected == 5, 20, "the dead letters trimmed to 5")
     assert [r.payload for r in store.rejected()] == [f"junk {n}".encode() for n in range(5)]
     wait_until(lambda: "trimmed 26 dead letter(s)" in proc.log(), 10, "the trim logged")
+
+
+def test_terminal_control_characters_from_a_courier_are_shown_escaped(sqlite_url: str) -> None:
+    """A courier's text must not drive the operator's terminal (colours, window title) nor forge table rows."""
+    hostile = "\x1b[32mGREEN\x1b]0;pwned\x07\n    9999  2026-12-02 00:00:00  forged_row"
+    store = open_store(sqlite_url)
+    store.insert_batch(
+        [], [RejectedReport.of(datetime.now(UTC), "deliverers/d\x1b[1m1/location", "invalid_state", hostile,
+                               hostile.encode())]
+    )
+    entry_id = json.loads(deliverer("rejected", "list", "--store", sqlite_url, "--json").stdout)["id"]
+
+    for shown in (deliverer("rejected", "list", "--store", sqlite_url),
+                  deliverer("rejected", "show", entry_id, "--store", sqlite_url)):
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+        assert "\\x1b[32mGREEN" in shown.stdout and "\\x1b[1m1" in shown.stdout
+        assert "\n    9999" not in shown.stdout and "\\x0a    9999" in shown.stdout
