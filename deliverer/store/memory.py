@@ -184,6 +184,13 @@ class MemoryStore:
                 handovers = owner.handovers if owner is not None else []
                 handovers.append(Handover(previous, deliverer_id, at))
                 db.owners[order_id] = _Owner(deliverer_id, at, handovers)
+                # The last location follows the courier: its newest report, or none until it reports.
+                stored = db.by_order.get(order_id, {}).values()
+                mine = [s.report for s in stored if s.report.deliverer_id == deliverer_id]
+                if mine:
+                    db.last[order_id] = max(mine, key=recency)
+                else:
+                    db.last.pop(order_id, None)
             courier = self.order_courier(order_id)
         assert courier is not None
         return courier

@@ -18,6 +18,7 @@ migrations are ``deliverer store migrate``'s job (:mod:`.mongo_schema`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -342,7 +343,8 @@ class MongoStore:
         "keep the newer one" answer. A duplicate key also answers the loser of two writers creating
         one order's document at once, whose report may be the newer one, and MongoDB does not retry
         an upsert with this filter itself: so those requests are tried once more. The document now
-        exists (last locations are never deleted), so a second duplicate key means it is newer.
+        exists (a last location is deleted only by a handover, after which this order's reports come
+        from another courier), so a second duplicate key means it is newer.
         """
         pending = [
             ReplaceOne(
@@ -391,9 +393,40 @@ class MongoStore:
                 self._handovers.insert_one,
                 {"order_id": order_id, "from": previous_courier, "to": deliverer_id, "at": at},
             )
+            self._follow_owner(order_id, deliverer_id)
         courier = self.order_courier(order_id)
         assert courier is not None
         return courier
+
+    def _follow_owner(self, order_id: str, deliverer_id: str) -> None:
+        """The order's last location becomes its new courier's newest report, or none until it reports:
+        a previous courier's position (a squatter's, dated ahead) must not stay the order's. Only a
+        document of another courier is replaced or deleted: one of this courier's, written by a report
+        stored meanwhile, is already right (the upsert then fails with a duplicate key)."""
+        newest = self._newest_of(order_id, deliverer_id)
+        not_theirs = {"_id": order_id, "deliverer_id": {"$ne": deliverer_id}}
+        if newest is None:
+            self._guard(self._last.delete_one, not_theirs)
+            return
+
+        def replace_unless_theirs() -> None:
+            with contextlib.suppress(DuplicateKeyError):
+                self._last.replace_one(
+                    not_theirs, {"_id": order_id, **_document(newest), "updated_at": datetime.now(UTC)}, upsert=True
+                )
+
+        self._guard(replace_unless_theirs)
+
+    def _newest_of(self, order_id: str, deliverer_id: str) -> LocationReport | None:
+        cursor = (
+            self._locations.find(
+                {"order_id": order_id, "deliverer_id": deliverer_id}, {"_id": False, "ingested_at": False}
+            )
+            .sort([(name, DESCENDING) for name in RECENCY_FIELDS])
+            .limit(1)
+        )
+        docs = self._guard(list, cursor)
+        return _report(docs[0]) if docs else None
 
     def _set_owner(self, order_id: str, deliverer_id: str, at: datetime) -> dict[str, Any] | None:
         """The order's owner document before: two first handovers of one order at once race to create

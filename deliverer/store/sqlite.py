@@ -455,6 +455,7 @@ class SQLiteStore:
                         " VALUES (?, ?, ?, ?)",
                         (order_id, previous, deliverer_id, _ms(at)),
                     )
+                    self._follow_owner(conn, order_id, deliverer_id)
         except sqlite3.Error as exc:
             if _is_outage(exc):
                 raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
@@ -462,6 +463,18 @@ class SQLiteStore:
         courier = self.order_courier(order_id)
         assert courier is not None
         return courier
+
+    @staticmethod
+    def _follow_owner(conn: sqlite3.Connection, order_id: str, deliverer_id: str) -> None:
+        """The order's last location becomes its new courier's newest report, or none until it reports:
+        a previous courier's position (a squatter's, dated ahead) must not stay the order's."""
+        conn.execute("DELETE FROM last_locations WHERE order_id = ? AND deliverer_id != ?", (order_id, deliverer_id))
+        newest = conn.execute(
+            f"SELECT {_COLS} FROM locations WHERE order_id = ? AND deliverer_id = ? ORDER BY {_NEWEST_FIRST} LIMIT 1",
+            (order_id, deliverer_id),
+        ).fetchone()
+        if newest is not None:
+            conn.execute(_UPSERT_LAST, (*newest, int(time.time() * 1000)))
 
     def last_location(self, order_id: str) -> LocationReport | None:
         row = self._query_one(f"SELECT {_COLS} FROM last_locations WHERE order_id = ?", (order_id,))

@@ -368,3 +368,24 @@ def test_delete_reports_takes_many_keys_from_a_stream(store: Store) -> None:
     doomed = reports[:2_400]
     assert store.delete_reports((r.deliverer_id, r.msg_id) for r in doomed) == 2_400
     assert sorted(stored_ids(store)) == sorted(r.msg_id for r in reports[2_400:])
+
+
+def test_after_a_handover_the_last_location_is_the_new_couriers_never_the_previous_ones(store: Store) -> None:
+    """A squatter that claimed an order with a report dated ahead (within the allowed clock skew) must not
+    keep its position on the order once an operator hands the order to its courier."""
+    squat = report("o1", "s1", T0 + timedelta(minutes=9), lat=1.0, courier="evil")
+    store.insert_batch([squat])
+    refused = store.insert_batch([report("o1", "c1", T0, courier="d1")])
+    assert [r.reason for r in refused.refused] == ["order_owned_by_other_courier"]
+
+    store.hand_over("o1", "d1", T0 + timedelta(minutes=1))
+    assert store.last_location("o1") is None, "the order has no position of its courier yet"
+    assert all(r.order_id != "o1" for r in store.orders_by_recency())
+
+    courier = report("o1", "c2", T0 + timedelta(minutes=2), lat=45.5, courier="d1")
+    assert store.insert_batch([courier]).inserted == 1
+    assert store.last_location("o1") == courier, "older than the squatter's report, and still the order's last"
+
+    store.hand_over("o1", "d2", T0 + timedelta(minutes=3))
+    store.hand_over("o1", "d1", T0 + timedelta(minutes=4))
+    assert store.last_location("o1") == courier, "handed back: its courier's newest stored report again"

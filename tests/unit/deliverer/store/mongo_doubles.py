@@ -127,6 +127,12 @@ class CollectionDouble:
     def delete_many(self, *args: Any, **kwargs: Any) -> Any:
         return self._answer("delete_many", *args, **kwargs) or WriteResultDouble()
 
+    def delete_one(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("delete_one", *args, **kwargs) or WriteResultDouble()
+
+    def replace_one(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("replace_one", *args, **kwargs) or WriteResultDouble()
+
     def index_information(self) -> dict[str, dict[str, Any]]:
         self._answer("index_information")
         return {name: dict(spec) for name, spec in self.indexes.items()}

@@ -216,3 +216,28 @@ def test_a_batch_retried_after_its_history_was_written_still_moves_the_last_loca
     assert (result.inserted, result.duplicates) == (0, 1)
     [upserts] = [call.args[0] for call in db["last_locations"].called("bulk_write")]
     assert [u._doc["msg_id"] for u in upserts] == ["m1"]
+
+
+def test_a_handover_moves_the_last_location_to_the_new_couriers_newest_report_only_over_another_couriers() -> None:
+    """Only a document of another courier is replaced (a report of the new courier stored meanwhile wrote the
+    right one: its duplicate key is the answer), and an order whose new courier has no report loses it."""
+    mine = mongo._document(report(courier="d2", msg="m7"))
+    db = DatabaseDouble()
+    db["orders"].script("find_one_and_update", {"_id": "o1", "deliverer_id": "d1", "since": T0},
+                        {"_id": "o1", "deliverer_id": "d2", "since": T0})
+    db["orders"].script("find_one", {"_id": "o1", "deliverer_id": "d2", "since": T0},
+                        {"_id": "o1", "deliverer_id": "d3", "since": T0})
+    db["locations"].script("find", [mine], [])
+    db["last_locations"].script(
+        "replace_one", DuplicateKeyError("E11000 duplicate key error collection: deliverer.last_locations", 11000)
+    )
+    store = store_over(db)
+
+    store.hand_over("o1", "d2", T0)
+    (replaced,) = db["last_locations"].called("replace_one")
+    assert replaced.args[0] == {"_id": "o1", "deliverer_id": {"$ne": "d2"}} and replaced.kwargs["upsert"] is True
+    assert replaced.args[1]["msg_id"] == "m7" and replaced.args[1]["_id"] == "o1"
+
+    store.hand_over("o1", "d3", T0)
+    (deleted,) = db["last_locations"].called("delete_one")
+    assert deleted.args == ({"_id": "o1", "deliverer_id": {"$ne": "d3"}},)
