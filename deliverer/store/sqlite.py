@@ -67,8 +67,8 @@ _KEYS_PER_QUERY = 400
 
 SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the current schema: 1 keys history by ``(deliverer_id, msg_id)``
-and records who each order belongs to; 2 keeps each order's trip (``trips``) and indexes history in
-trip order. An older file is migrated in place when opened."""
+and records who each order belongs to; 2 keeps each order's trip (``trips``). An older file is
+migrated in place when opened."""
 
 _TRIP_END_COLUMNS = tuple(c for c in REPORT_COLUMNS if c != "order_id")
 """A trip's first and last reports are kept whole, as ``first_*`` and ``last_*`` columns."""
@@ -98,8 +98,8 @@ CREATE TABLE IF NOT EXISTS locations (
     ingested_ms INTEGER NOT NULL,
     PRIMARY KEY (deliverer_id, msg_id)
 );
--- An order's history in trip order: its pages, and the neighbours of a late report, with no sort.
-CREATE INDEX IF NOT EXISTS locations_order_trip ON locations (order_id, ts_ms, msg_id, deliverer_id);
+-- An order's history by time; ties in time (rare) are sorted, so that a write stays cheap.
+CREATE INDEX IF NOT EXISTS locations_order_ts ON locations (order_id, ts_ms DESC);
 CREATE INDEX IF NOT EXISTS locations_ts ON locations (ts_ms);
 CREATE INDEX IF NOT EXISTS locations_ingested ON locations (ingested_ms);
 CREATE TABLE IF NOT EXISTS last_locations (
@@ -224,9 +224,6 @@ ON CONFLICT (order_id) DO NOTHING
 """
 """An existing order belongs to the courier of its earliest report."""
 
-MIGRATE_TO_2 = "DROP INDEX IF EXISTS locations_order_ts"
-"""Version 1 indexed an order's history by time alone; ``locations_order_trip`` replaces it."""
-
 _UPSERT_TRIP = (
     f"INSERT INTO trips ({_TRIP_COLS}) VALUES ({', '.join('?' for _ in _TRIP_COLUMNS)})"
     f" ON CONFLICT (order_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _TRIP_COLUMNS[1:])}"
@@ -298,7 +295,8 @@ _NEIGHBOUR = (
 )
 _BEFORE = _NEIGHBOUR.format(cmp="<", order=_IN_REVERSE_TRIP_ORDER)
 _AFTER = _NEIGHBOUR.format(cmp=">", order=_IN_TRIP_ORDER)
-"""The order's stored report just before (after) one in trip order, read off ``locations_order_trip``."""
+"""The order's stored report just before (after) one in trip order: ``locations_order_ts`` walks the time
+from there, and only the reports of one millisecond are sorted."""
 
 
 def _add_to_trips(conn: sqlite3.Connection, inserted: Sequence[LocationReport]) -> None:
@@ -422,8 +420,6 @@ class SQLiteStore:
                 for statement in MIGRATE_TO_1.split(";\n"):
                     if statement.strip():
                         conn.execute(statement)
-            if version < 2 and has_history:
-                conn.execute(MIGRATE_TO_2)
             for statement in SCHEMA.split(";\n"):
                 if statement.strip():
                     conn.execute(statement)

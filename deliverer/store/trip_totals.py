@@ -13,10 +13,13 @@ and the summary reads one record instead of the history.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
+from operator import itemgetter
 
 from deliverer.contract import LocationReport
-from deliverer.geo import haversine_km, path_length_km
+from deliverer.geo import haversine_km
 from deliverer.store.base import TripTotals
 
 TripKey = tuple[int, str, str]
@@ -36,8 +39,13 @@ def leg_km(a: LocationReport, b: LocationReport) -> float:
     return haversine_km(a.latitude, a.longitude, b.latitude, b.longitude)
 
 
-def path_km(reports: Iterable[LocationReport]) -> float:
-    return path_length_km((r.latitude, r.longitude) for r in reports)
+def path_km(reports: Sequence[LocationReport]) -> float:
+    """:func:`deliverer.geo.path_length_km` of the reports' positions, summed in the same order, without
+    building the pairs (a write adds up a leg per report it inserts)."""
+    total = 0.0
+    for a, b in pairwise(reports):
+        total += haversine_km(a.latitude, a.longitude, b.latitude, b.longitude)
+    return total
 
 
 def totals_of(order_id: str, reports: Sequence[LocationReport]) -> TripTotals | None:
@@ -57,22 +65,22 @@ def with_inserted(
     """``current`` with the reports a write inserted for the order (and nothing else: no duplicate, no
     refused report). ``before``/``after`` are asked only about reports inside the stored trip, and only
     when nothing of it was pruned."""
-    added = sorted(inserted, key=trip_key)
+    keyed = sorted(((trip_key(r), r) for r in inserted), key=itemgetter(0))
     if current is None:
-        return totals_of(order_id, added)
-    if not added:
+        return totals_of(order_id, [r for _, r in keyed])
+    if not keyed:
         return current
-    first_key, last_key = trip_key(current.first), trip_key(current.last)
-    head = [r for r in added if trip_key(r) < first_key]
-    tail = [r for r in added if trip_key(r) > last_key]
-    inside = added[len(head) : len(added) - len(tail)]
+    keys = [key for key, _ in keyed]
+    added = [r for _, r in keyed]
+    low, high = bisect_left(keys, trip_key(current.first)), bisect_right(keys, trip_key(current.last))
+    head, inside, tail = added[:low], added[low:high], added[high:]
     distance = current.distance_km
     if head:
         distance += path_km([*head, current.first])
     if tail:
         distance += path_km([current.last, *tail])
     if inside and not current.pruned:
-        distance += _detours(current, inside, before, after)
+        distance += _detours(current, inside, set(keys[low:high]), before, after)
     return TripTotals(
         order_id, head[0] if head else current.first, tail[-1] if tail else current.last,
         current.points + len(added), distance, current.pruned,
@@ -80,7 +88,7 @@ def with_inserted(
 
 
 def _detours(
-    current: TripTotals, inside: Sequence[LocationReport], before: Neighbour, after: Neighbour
+    current: TripTotals, inside: Sequence[LocationReport], new: set[TripKey], before: Neighbour, after: Neighbour
 ) -> float:
     """What the runs of ``inside`` (sorted, all between the first and the last) add to the path.
 
@@ -88,7 +96,6 @@ def _detours(
     report stored before this write (a new run starts). The one after a run's last report is always an
     earlier one: a report of this write there would belong to the run.
     """
-    new = {trip_key(r) for r in inside}
     runs: list[tuple[LocationReport, list[LocationReport]]] = []
     for report in inside:
         previous = before(report) or current.first

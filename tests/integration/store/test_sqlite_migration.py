@@ -122,7 +122,5 @@ def test_a_version_1_file_gets_every_order_s_trip_from_its_history(tmp_path: Pat
     assert totals is not None and (totals.points, totals.last) == (26, late)
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
-        indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "locations_order_trip" in indexes and "locations_order_ts" not in indexes
     store.close()
     assert SQLiteStore(path).trip_totals("o1") == totals, "opening again migrates nothing twice"

@@ -32,9 +32,8 @@ def arrivals(draw: st.DrawFn) -> list[list[LocationReport]]:
                 draw(st.floats(44.9, 45.1)), draw(st.floats(8.9, 9.1)),
             ))
     again = draw(st.lists(st.sampled_from(reports), max_size=10))
-    conflicting = [
-        r.model_copy(update={"latitude": r.latitude + 0.5}) for r in draw(st.lists(st.sampled_from(reports), max_size=3))
-    ]
+    moved = draw(st.lists(st.sampled_from(reports), max_size=3))
+    conflicting = [r.model_copy(update={"latitude": r.latitude + 0.5}) for r in moved]
     sent = draw(st.permutations([*reports, *again, *conflicting]))
     cuts = sorted(draw(st.lists(st.integers(0, len(sent)), max_size=6)))
     return [sent[a:b] for a, b in zip([0, *cuts], [*cuts, len(sent)], strict=True) if b > a]
