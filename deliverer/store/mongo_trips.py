@@ -148,14 +148,18 @@ def _no_neighbour(_report: LocationReport) -> LocationReport | None:
     return None
 
 
+ORDERS_WITH_HISTORY: list[dict[str, Any]] = [{"$sort": {"order_id": 1}}, {"$group": {"_id": "$order_id"}}]
+"""Every order id in the history, read off the ``order_timestamp`` index (a cursor, not one document)."""
+
+
 def backfill(database: Any) -> int:
-    """Give every order with a last location and no trip document its trip, recomputed from its history;
-    how many were given one. An order a writer gave one meanwhile keeps it (it counted the same reports
-    or more)."""
+    """Give every order with history and no trip document its trip, recomputed from its history; how many
+    were given one. An order a writer gave one meanwhile keeps it (it counted the same reports or more)."""
     given = 0
     chunk: list[str] = []
     try:
-        for doc in database["last_locations"].find({}, {"_id": True}).batch_size(BACKFILL_BATCH):
+        orders = database["locations"].aggregate(ORDERS_WITH_HISTORY, allowDiskUse=True, batchSize=BACKFILL_BATCH)
+        for doc in orders:
             chunk.append(doc["_id"])
             if len(chunk) == BACKFILL_BATCH:
                 given += _backfill_orders(database, chunk)

@@ -147,7 +147,7 @@ def test_nothing_new_writes_nothing() -> None:
 
 def test_the_migration_gives_orders_without_a_trip_theirs_from_history() -> None:
     db = DatabaseDouble()
-    db["last_locations"].script("find", [{"_id": "o1"}, {"_id": "o2"}])
+    db["locations"].script("aggregate", [{"_id": "o1"}, {"_id": "o2"}])
     db["trips"].script("find", [{"_id": "o2"}])
     db["locations"].script("find", [report_document(r) for r in STORED])
     assert backfill(db) == 1
