@@ -201,7 +201,7 @@ def migrate(database: Database[Any]) -> list[str]:
         steps.append("gave every order without a courier the courier of its earliest report")
     given = mongo_trips.backfill(database)
     if given:
-        steps.append(f"gave {given} orders their trip, from their history")
+        steps.append(f"orders given their trip from their history: {given}")
     for collection, superseded in SUPERSEDED.items():
         for name in superseded:
             if name in existing[collection]:

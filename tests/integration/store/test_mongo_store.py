@@ -63,7 +63,7 @@ def test_the_previous_releases_database_is_migrated_by_the_application_account(
     steps = migrate_store(fresh_mongo_url)
 
     assert "gave every order without a courier the courier of its earliest report" in steps
-    assert "gave 1 orders their trip, from their history" in steps
+    assert "orders given their trip from their history: 1" in steps
     assert "dropped index locations.msg_id_unique (superseded)" in steps
     assert "dropped index rejected.received_at (superseded)" in steps
     store = open_store(fresh_mongo_url)
