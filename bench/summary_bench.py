@@ -35,7 +35,15 @@ RESULTS = REPO / "bench" / "results"
 BENCH = REPO / "bench"
 sys.path.insert(0, str(REPO))
 
-from api_bench import Measurement, Scenario, run_wrk, server, wait_ready, write_script  # noqa: E402
+from api_bench import (  # noqa: E402
+    Measurement,
+    Scenario,
+    add_server_and_client_arguments,
+    run_wrk,
+    server,
+    wait_ready,
+    write_script,
+)
 from conditions import (  # noqa: E402
     Refusal,
     RunConditions,
@@ -51,7 +59,6 @@ from deliverer.contract import DeliveryState, LocationReport  # noqa: E402
 from deliverer.geo import path_length_km  # noqa: E402
 from deliverer.local_broker import Mosquitto, free_port, wait_for_port  # noqa: E402
 from deliverer.services.reads import history_pages  # noqa: E402
-from deliverer.settings import API_THREADS, API_WORKERS  # noqa: E402
 from deliverer.store import open_store  # noqa: E402
 
 ORDER = "long-trip"
@@ -202,12 +209,7 @@ def print_table(report: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=int, default=150_000, help="reports of the one long order")
-    parser.add_argument("--workers", type=int, default=API_WORKERS.default_value, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=API_THREADS.default_value, help="threads per worker")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
-    parser.add_argument("--calibration-seconds", type=int, default=3, help="seconds per client calibration")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
-    parser.add_argument("--client-threads", type=int, default=1, help="wrk threads")
+    add_server_and_client_arguments(parser)
     parser.add_argument("--force", action="store_true", help="run on a busy machine too; the results say so")
     parser.add_argument("--output", type=Path, default=RESULTS / "summary_read.json")
     args = parser.parse_args()
