@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from app_api import cli as api_cli
 from app_api.live import cli as live_cli
 from deliverer.logs import configure_logging
-from deliverer.settings import LOG_FORMAT, LOG_LEVEL, renamed_in
-from deliverer.settings.arguments import add_settings
+from deliverer.settings import LOG_FORMAT, LOG_LEVEL, renamed_in, shadowed_in
+from deliverer.settings.arguments import add_settings, refused_setting
 from deliverer.store import StoreUnavailable
 from deliverer.usage import UsageError
 from deliverer_cli import broker, broker_accounts, broker_certs, rejected, settings, stats, store
@@ -44,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     for old, new in renamed_in(os.environ):
         log.warning("%s is now called %s: the old name is still read, for now", old, new)
+    for old, new in shadowed_in(os.environ):
+        log.warning("%s is ignored: %s is set too, and wins (unset the old name)", old, new)
+    refused = refused_setting(args)
+    if refused is not None:
+        print(f"deliverer {args.command}: {refused}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except StoreUnavailable as exc:
