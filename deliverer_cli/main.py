@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from app_api import cli as api_cli
 from app_api.live import cli as live_cli
@@ -28,8 +29,16 @@ COMMANDS = (
 log = logging.getLogger(__name__)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a refused flag or variable is one line, as a :class:`UsageError` is (the usage
+    summary of a command with twenty flags buries the one line that matters)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deliverer", description="Courier location pipeline: MQTT ingest, store, API and lake."
     )
     add_settings(parser, LOG_LEVEL, LOG_FORMAT)

@@ -38,15 +38,15 @@ def no_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    """The error line of a refused command line (exit 2)."""
+    """The one line a refused command line prints (exit 2)."""
     try:
         code = main(list(argv))
     except SystemExit as exit_:
         code = exit_.code
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
+    assert len(err.strip().splitlines()) == 1, err
+    return err
 
 
 # --- switches ---------------------------------------------------------------------------------
