@@ -41,7 +41,7 @@ def add_settings(container: Container, *settings: Setting) -> None:
             # variable is a usage error that names the flag and the variable.
             options = {
                 "default": setting.text(environ), "choices": setting.choices, "metavar": setting.metavar,
-                "type": _checked(setting.type, setting.choices) if setting.type or setting.choices else None,
+                "type": _checked(setting.type, setting.choices),
             }
         action = container.add_argument(setting.flag, help=flag_help(setting), **options)
         _SETTING_OF_ACTION[action] = setting
@@ -70,7 +70,7 @@ def _checked(parse: Callable[[str], Any] | None, choices: Sequence[Any] | None) 
         if isinstance(text, FromVariable) and choices is not None and value not in choices:
             listed = ", ".join(map(repr, choices))
             raise argparse.ArgumentTypeError(_from_variable(f"invalid choice {text!r} (choose from {listed})", text))
-        return value
+        return str(value) if isinstance(value, FromVariable) else value  # the mark stays on this side
 
     return checked
 

@@ -34,6 +34,9 @@ class FromVariable(str):
         read.variable = variable
         return read
 
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return str(self), self.variable
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -105,7 +108,7 @@ class Setting:
                 return switch(text)
             if self.many:
                 return text.split()
-            return self.type(text) if self.type is not None else text
+            return self.type(text) if self.type is not None else str(text)
         except (ValueError, argparse.ArgumentTypeError) as exc:
             raise UsageError(f"{describe(text, self.env)}: {exc}") from None
 
