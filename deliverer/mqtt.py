@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from deliverer.redact import without_secrets
 from deliverer.usage import UsageError
 
 
@@ -34,11 +35,20 @@ class MqttEndpoint:
 
 
 def parse_mqtt_url(url: str) -> MqttEndpoint:
-    parts = urlsplit(url)
+    """The endpoint a URL names; a :class:`UsageError` (that does not show the password) for any URL
+    that does not name one."""
+    shown = without_secrets(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a bracket left open, a port that is not a number or out of range
+        raise UsageError(f"invalid MQTT URL {shown!r}: {exc}") from None
     if parts.scheme not in ("mqtt", "mqtts", "tcp"):
-        raise UsageError(f"unsupported MQTT URL {url!r}: use mqtt://host:port")
+        raise UsageError(f"unsupported MQTT URL {shown!r}: use mqtt://host:port")
     if not parts.hostname:
-        raise UsageError(f"MQTT URL {url!r} has no host")
+        raise UsageError(f"MQTT URL {shown!r} has no host")
+    if port == 0:
+        raise UsageError(f"MQTT URL {shown!r}: port 0 is not a port a broker listens on")
     tls = parts.scheme == "mqtts"
     protocol_name = parse_qs(parts.query).get("protocol", ["5"])[0]
     protocols = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311, "311": mqtt.MQTTv311}
@@ -46,12 +56,19 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
         raise UsageError(f"unsupported MQTT protocol {protocol_name!r}: use 5 or 3.1.1")
     return MqttEndpoint(
         host=parts.hostname,
-        port=parts.port or (8883 if tls else 1883),
+        port=port or (8883 if tls else 1883),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
         protocol=protocols[protocol_name],
     )
+
+
+def checked_mqtt_url(url: str) -> str:
+    """The URL as given, once it is known to name an endpoint: the type of ``--mqtt-url``, so that a
+    bad URL stops a command at its start (an API would otherwise start, then fail every request)."""
+    parse_mqtt_url(url)
+    return url
 
 
 def new_client(endpoint: MqttEndpoint, client_id: str = "", *, clean_session: bool = True) -> mqtt.Client:

@@ -7,12 +7,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from app_api import cli as api_cli
 from app_api.live import cli as live_cli
 from deliverer.logs import configure_logging
-from deliverer.settings import LOG_FORMAT, LOG_LEVEL, renamed_in
-from deliverer.settings.arguments import add_settings
+from deliverer.settings import LOG_FORMAT, LOG_LEVEL, renamed_in, shadowed_in
+from deliverer.settings.arguments import add_settings, refused_setting
 from deliverer.store import StoreUnavailable
 from deliverer.usage import UsageError
 from deliverer_cli import broker, broker_accounts, broker_certs, rejected, settings, stats, store
@@ -28,8 +29,16 @@ COMMANDS = (
 log = logging.getLogger(__name__)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a refused flag or variable is one line, as a :class:`UsageError` is (the usage
+    summary of a command with twenty flags buries the one line that matters)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deliverer", description="Courier location pipeline: MQTT ingest, store, API and lake."
     )
     add_settings(parser, LOG_LEVEL, LOG_FORMAT)
@@ -44,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     for old, new in renamed_in(os.environ):
         log.warning("%s is now called %s: the old name is still read, for now", old, new)
+    for old, new in shadowed_in(os.environ):
+        log.warning("%s is ignored: %s is set too, and wins (unset the old name)", old, new)
+    refused = refused_setting(args)
+    if refused is not None:
+        print(f"deliverer {args.command}: {refused}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except StoreUnavailable as exc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
-from deliverer.settings import TABLE, Setting
+from deliverer.redact import conf_without_secrets, without_secrets
+from deliverer.settings import SPARK_CONF, TABLE, Setting
 from deliverer.settings.arguments import Use, settings_used
 from deliverer.usage import UsageError
 
@@ -65,17 +65,9 @@ def shown_value(setting: Setting) -> tuple[str, str]:
         where = "set" if source == setting.env else f"set as {source}, its former name"
     if setting.secret:
         return ("***" if text else ""), where
-    return _without_password(text), where
-
-
-def _without_password(text: str) -> str:
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return text
-    if parts.password is None:
-        return text
-    return text.replace(f":{parts.password}@", ":***@", 1)
+    if setting.env == SPARK_CONF.env:
+        return conf_without_secrets(text), where
+    return without_secrets(text), where
 
 
 def all_uses() -> list[Use]:

@@ -6,7 +6,9 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from deliverer.mqtt import parse_mqtt_url
 from deliverer.settings import (
@@ -46,11 +48,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(func=run)
 
 
+def serve_metrics(
+    subscriber_metrics: metrics.SubscriberMetrics, host: str, port: int, health: Callable[[], dict[str, Any]]
+) -> metrics.ThreadingWSGIServer:
+    """The metrics server, or a usage error naming the flags when their address cannot be served."""
+    try:
+        return metrics.serve(subscriber_metrics, host, port, health)
+    except OSError as exc:  # a host that does not resolve or is not this machine's, a port taken or privileged
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot serve metrics at --metrics-host {host} --metrics-port {port}: {reason}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.batch_ms < 0:
-        raise UsageError("--batch-size must be at least 1 and --batch-ms not negative")
-    if args.rejected_max_count < 0:
-        raise UsageError("--rejected-max-count must not be negative")
     config = SubscriberConfig(
         endpoint=parse_mqtt_url(args.mqtt_url),
         client_id=args.client_id,
@@ -71,10 +80,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     subscriber = Subscriber(config, store)
     server = None
-    if args.metrics_port:
-        server = metrics.serve(subscriber.metrics, args.metrics_host, args.metrics_port, subscriber.health)
-        log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
     try:
+        if args.metrics_port:
+            server = serve_metrics(subscriber.metrics, args.metrics_host, args.metrics_port, subscriber.health)
+            log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
         return subscriber.run(stop)
     finally:
         if server is not None:

@@ -7,9 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+CONNECTION_TIMEOUT_S = 10
+"""How long one connection may sit without sending: a health check gives up after a few seconds, so
+a client that never finishes its request is hung up on rather than left to hold a thread."""
 
 
 class SubscriberMetrics:
@@ -76,14 +81,25 @@ class SubscriberMetrics:
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = CONNECTION_TIMEOUT_S
+
     def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _MetricsServer(ThreadingWSGIServer):
+    """A thread per connection (as prometheus_client's own server), so that one slow client holds
+    its own thread only, and quiet about the clients it hangs up on."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
         pass
 
 
 def serve(
     metrics: SubscriberMetrics, host: str, port: int, health: Callable[[], dict[str, Any]]
-) -> WSGIServer:
-    """Serve ``/metrics`` and ``/healthz`` (200 once connected and subscribed, 503 otherwise) in a daemon thread."""
+) -> ThreadingWSGIServer:
+    """Serve ``/metrics`` and ``/healthz`` (200 once connected and subscribed, 503 otherwise) in a daemon
+    thread, each connection in its own. ``OSError`` when the address cannot be served."""
     metrics_app = make_wsgi_app(metrics.registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -94,6 +110,6 @@ def serve(
             return [json.dumps(state).encode()]
         return metrics_app(environ, start_response)
 
-    server = make_server(host, port, app, handler_class=_QuietHandler)
+    server = make_server(host, port, app, server_class=_MetricsServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

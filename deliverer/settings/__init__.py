@@ -23,17 +23,25 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from deliverer.durations import parse_duration
+from deliverer.durations import parse_duration, positive_duration
+from deliverer.mqtt import checked_mqtt_url
 from deliverer.publishing import MAX_WINDOW
+from deliverer.redact import without_secrets
 from deliverer.settings.setting import (
+    PORT,
+    PORT_OR_ZERO,
     Environment,
+    FromVariable,
     Setting,
+    number,
     optional_path,
     optional_whole_number,
     seconds,
     whole_number,
 )
 from deliverer.store.base import DEFAULT_REJECTED_MAX_AGE, DEFAULT_REJECTED_MAX_COUNT
+from deliverer.topic_filters import checked_topic_filter
+from deliverer.usage import UsageError
 
 PLAIN_TOPIC = "deliverers/+/location"
 """Every courier's topic. A single subscriber uses it: Mosquitto restores it after a restart."""
@@ -44,15 +52,53 @@ MAX_REPORTS_PER_POST = 1000
 """The API takes at most this many reports in one POST."""
 
 
-def _loopback_port(url: str) -> str:
-    """The explicit port of a URL on this machine; '' for none, another host or a malformed URL
-    (whose own parser reports it where the URL is used)."""
+def _loopback_port(environ: Environment, url_setting: Setting) -> str:
+    """The explicit port of the URL variable ``url_setting`` when it is on this machine; '' for none
+    or another host. A port that is not one comes back as it is, marked as that variable's, so the
+    port's own type refuses it naming the variable rather than the default port taking its place.
+    A URL that does not parse at all is reported where the URL is used."""
+    url = environ.get(url_setting.env, "")
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError:
         return ""
-    return str(port) if port is not None and parts.hostname in LOOPBACK_HOSTS else ""
+    if parts.hostname not in LOOPBACK_HOSTS:
+        return ""
+    try:
+        port = parts.port
+    except ValueError:
+        return FromVariable(parts.netloc.rpartition(":")[2], url_setting.env)
+    return str(port) if port is not None else ""
+
+
+def _local_url(scheme: str, port_setting: Setting, environ: Environment) -> str:
+    """The default URL of a service on this machine, at its port setting (whose variable an error names)."""
+    port = port_setting.text(environ)
+    url = f"{scheme}://127.0.0.1:{port}"
+    return FromVariable(url, port.variable) if isinstance(port, FromVariable) else url
+
+
+def _schedule(text: str) -> str:
+    """An export schedule as given, once it is a positive duration or has a cron expression's five
+    fields (whether they make one is croniter's to say, where the schedule is used)."""
+    if not text:
+        return text
+    try:
+        positive_duration(text)
+    except UsageError as exc:
+        if len(text.split()) == 5:
+            return text
+        raise UsageError(f"{exc}, nor a five-field cron expression ('*/15 * * * *')") from None
+    return text
+
+
+def _checked_http_url(url: str) -> str:
+    """The URL as given, once its port (if any) is a port."""
+    try:
+        _ = urlsplit(url).port  # parsed on access
+    except ValueError as exc:
+        raise UsageError(f"invalid URL {without_secrets(url)!r}: {exc}") from None
+    return url
 
 
 # --- every command ---------------------------------------------------------------------------
@@ -75,27 +121,27 @@ MQTT_URL = Setting(
     "DELIVERER_MQTT_URL", "--mqtt-url",
     "the broker: mqtt://user:pass@host:port, mqtts:// for TLS, ?protocol=3.1.1 for brokers without MQTT 5;"
     " on 127.0.0.1 its port is the local broker's too",
-    default=lambda environ: f"mqtt://127.0.0.1:{MQTT_PORT.text(environ)}",
-    shown="mqtt://127.0.0.1:$DELIVERER_MQTT_PORT",
+    default=lambda environ: _local_url("mqtt", MQTT_PORT, environ),
+    shown="mqtt://127.0.0.1:$DELIVERER_MQTT_PORT", type=checked_mqtt_url,
 )
 MQTT_PORT: Setting = Setting(
     "DELIVERER_MQTT_PORT", "--port",
     "the local broker's port (unset: that of a $DELIVERER_MQTT_URL on 127.0.0.1, else 1883); every client's"
     " default broker URL uses it too",
-    default=lambda environ: _loopback_port(environ.get(MQTT_URL.env, "")) or "1883", shown="1883", type=int,
+    default=lambda environ: _loopback_port(environ, MQTT_URL) or "1883", shown="1883", type=PORT,
 )
 API_URL = Setting(
     "DELIVERER_API_URL", "--api-url",
     "where clients find the API (deliverer publish --transport http); on 127.0.0.1 its port is where the"
     " API listens too",
-    default=lambda environ: f"http://127.0.0.1:{API_PORT.text(environ)}",
-    shown="http://127.0.0.1:$DELIVERER_API_PORT",
+    default=lambda environ: _local_url("http", API_PORT, environ),
+    shown="http://127.0.0.1:$DELIVERER_API_PORT", type=_checked_http_url,
 )
 API_PORT: Setting = Setting(
     "DELIVERER_API_PORT", "--port",
     "the API's port (unset: that of a $DELIVERER_API_URL on 127.0.0.1, else 8000); every client's default"
     " API URL uses it too",
-    default=lambda environ: _loopback_port(environ.get(API_URL.env, "")) or "8000", shown="8000", type=int,
+    default=lambda environ: _loopback_port(environ, API_URL) or "8000", shown="8000", type=PORT_OR_ZERO,
 )
 LAKE_URL = Setting(
     "DELIVERER_LAKE_URL", "--lake",
@@ -110,7 +156,7 @@ SUBSCRIBE_TOPIC_FILTER = Setting(
     "topic filter: the shared subscription splits the stream between replicas; a single subscriber should"
     f" use the plain '{PLAIN_TOPIC}', which Mosquitto keeps across its restarts (it forgets shared ones) and"
     " brokers without shared subscriptions need",
-    default=SUBSCRIBE_TOPIC,
+    default=SUBSCRIBE_TOPIC, type=checked_topic_filter,
 )
 SUBSCRIBE_CLIENT_ID = Setting(
     "DELIVERER_SUBSCRIBE_CLIENT_ID", "--client-id",
@@ -120,11 +166,11 @@ SUBSCRIBE_CLIENT_ID = Setting(
 )
 SUBSCRIBE_BATCH_SIZE = Setting(
     "DELIVERER_SUBSCRIBE_BATCH_SIZE", "--batch-size", "most reports per store write",
-    default="1000", type=int, formerly=("DELIVERER_BATCH_SIZE",),
+    default="1000", type=whole_number(1, 100_000), formerly=("DELIVERER_BATCH_SIZE",),
 )
 SUBSCRIBE_BATCH_MS = Setting(
     "DELIVERER_SUBSCRIBE_BATCH_MS", "--batch-ms", "longest wait to fill a batch, milliseconds",
-    default="50", type=float, formerly=("DELIVERER_BATCH_MS",),
+    default="50", type=number(0, 60_000), formerly=("DELIVERER_BATCH_MS",),
 )
 SUBSCRIBE_LEAVE_ON_EXIT = Setting(
     "DELIVERER_SUBSCRIBE_LEAVE_ON_EXIT", "--leave-on-exit",
@@ -135,7 +181,7 @@ SUBSCRIBE_LEAVE_ON_EXIT = Setting(
 SUBSCRIBE_METRICS_PORT = Setting(
     "DELIVERER_SUBSCRIBE_METRICS_PORT", "--metrics-port",
     "serve /metrics and /healthz (200 once subscribed) on this port; 0 = off",
-    default="0", type=int, formerly=("DELIVERER_METRICS_PORT",),
+    default="0", type=PORT_OR_ZERO, formerly=("DELIVERER_METRICS_PORT",),
 )
 SUBSCRIBE_METRICS_HOST = Setting(
     "DELIVERER_SUBSCRIBE_METRICS_HOST", "--metrics-host", "address for --metrics-port",
@@ -143,13 +189,13 @@ SUBSCRIBE_METRICS_HOST = Setting(
 )
 SUBSCRIBE_REJECTED_MAX_AGE = Setting(
     "DELIVERER_SUBSCRIBE_REJECTED_MAX_AGE", "--rejected-max-age",
-    "drop dead letters older than this (90m, 12h, 7d, ...)",
-    default=f"{DEFAULT_REJECTED_MAX_AGE.days}d", type=parse_duration, formerly=("DELIVERER_REJECTED_MAX_AGE",),
+    "drop dead letters older than this (90m, 12h, 7d, ...; more than 0)",
+    default=f"{DEFAULT_REJECTED_MAX_AGE.days}d", type=positive_duration, formerly=("DELIVERER_REJECTED_MAX_AGE",),
 )
 SUBSCRIBE_REJECTED_MAX_COUNT = Setting(
     "DELIVERER_SUBSCRIBE_REJECTED_MAX_COUNT", "--rejected-max-count",
-    "keep at most this many dead letters, the newest",
-    default=str(DEFAULT_REJECTED_MAX_COUNT), type=int, formerly=("DELIVERER_REJECTED_MAX_COUNT",),
+    "keep at most this many dead letters, the newest (at least 1)",
+    default=str(DEFAULT_REJECTED_MAX_COUNT), type=whole_number(1), formerly=("DELIVERER_REJECTED_MAX_COUNT",),
 )
 
 # --- deliverer api and deliverer live (which serves the API's routes too) ---------------------
@@ -176,7 +222,7 @@ LEGACY_TIMEZONE = Setting(
 PUBLISH_TIMEOUT = Setting(
     "DELIVERER_API_PUBLISH_TIMEOUT", "--publish-timeout",
     "seconds a POST waits for the broker's acknowledgements before answering 503",
-    default="5", type=float,
+    default="5", type=number(0.001, 3_600),
 )
 LIVE_URL = Setting(
     "DELIVERER_LIVE_URL", "--live-url",
@@ -186,7 +232,7 @@ LIVE_URL = Setting(
 LIVE_PORT = Setting(
     "DELIVERER_LIVE_PORT", "--live-port",
     "the live server's port: where deliverer live listens, and where the API sends browsers",
-    default="8001", type=int,
+    default="8001", type=PORT_OR_ZERO,
 )
 TILE_URL = Setting(
     "DELIVERER_TILE_URL", "--tile-url",
@@ -199,7 +245,7 @@ TILE_ATTRIBUTION = Setting(
 ACTIVE_WITHIN = Setting(
     "DELIVERER_ACTIVE_WITHIN_MINUTES", "--active-within",
     "an order is active with a report this many minutes old or newer (and not arrived)",
-    default="30", type=int,
+    default="30", type=whole_number(1, 525_600),
 )
 
 # --- deliverer api ----------------------------------------------------------------------------
@@ -208,9 +254,11 @@ API_HOST = Setting("DELIVERER_API_HOST", "--host", "the API's address", default=
 API_WORKERS = Setting(
     "DELIVERER_API_WORKERS", "--workers",
     "worker processes, each with one MQTT connection and one store client",
-    default=lambda _environ: str(min(4, os.cpu_count() or 1)), shown="min(4, CPUs)", type=int,
+    default=lambda _environ: str(min(4, os.cpu_count() or 1)), shown="min(4, CPUs)", type=whole_number(1, 1_024),
 )
-API_THREADS = Setting("DELIVERER_API_THREADS", "--threads", "threads per worker", default="8", type=int)
+API_THREADS = Setting(
+    "DELIVERER_API_THREADS", "--threads", "threads per worker", default="8", type=whole_number(1, 10_000),
+)
 API_SERVER = Setting(
     "DELIVERER_API_SERVER", "--server",
     "gunicorn for real use; flask = the single-process dev server, for debugging only",
@@ -223,27 +271,29 @@ API_ACCESS_LOG = Setting("DELIVERER_API_ACCESS_LOG", "--access-log", "log every 
 LIVE_HOST = Setting("DELIVERER_LIVE_HOST", "--host", "the live server's address", default="127.0.0.1")
 LIVE_WORKERS = Setting(
     "DELIVERER_LIVE_WORKERS", "--workers",
-    "worker processes, each an event loop with its own tail of the store", default="1", type=int,
+    "worker processes, each an event loop with its own tail of the store", default="1",
+    type=whole_number(1, 1_024),
 )
 LIVE_WSGI_THREADS = Setting(
     "DELIVERER_LIVE_WSGI_THREADS", "--wsgi-threads",
-    "threads per worker for the routes that are not streams", default="8", type=int,
+    "threads per worker for the routes that are not streams", default="8", type=whole_number(1, 10_000),
 )
 LIVE_POLL = Setting(
     "DELIVERER_LIVE_POLL_S", "--poll", "seconds between two reads of the store's new reports",
-    default="0.1", type=float,
+    default="0.1", type=number(0.001, 3_600),
 )
 LIVE_HEARTBEAT = Setting(
     "DELIVERER_LIVE_HEARTBEAT_S", "--heartbeat", "seconds between keep-alive comments on a quiet stream",
-    default="15", type=float,
+    default="15", type=number(0.001, 3_600),
 )
 LIVE_END_AFTER_ARRIVED = Setting(
     "DELIVERER_LIVE_END_AFTER_ARRIVED_S", "--end-after-arrived",
-    "seconds a stream goes on after the order's 'arrived' before it ends", default="10", type=float,
+    "seconds a stream goes on after the order's 'arrived' before it ends", default="10",
+    type=number(0, 86_400),
 )
 LIVE_MAX_STREAMS = Setting(
     "DELIVERER_LIVE_MAX_STREAMS", "--max-streams", "streams one worker holds before answering 503",
-    default="5000", type=int,
+    default="5000", type=whole_number(1, 1_000_000),
 )
 
 # --- deliverer publish ------------------------------------------------------------------------
@@ -268,7 +318,7 @@ PUBLISH_TRANSPORT = Setting(
     "DELIVERER_PUBLISH_TRANSPORT", "--transport", "mqtt (to the broker) or http (through the API)",
     default="mqtt", choices=("mqtt", "http"),
 )
-PUBLISH_QOS = Setting("DELIVERER_PUBLISH_QOS", "--qos", "MQTT QoS", default="1", type=int, choices=(0, 1))
+PUBLISH_QOS = Setting("DELIVERER_PUBLISH_QOS", "--qos", "MQTT QoS", default="1", type=whole_number(0, 1))
 PUBLISH_RATE = Setting(
     "DELIVERER_PUBLISH_RATE", "--rate", "cap in reports/s across all couriers; 0 = no cap", default="0", type=seconds,
 )
@@ -331,7 +381,8 @@ BROKER_TLS_NAMES = Setting(
 EXPORT_EVERY = Setting(
     "DELIVERER_EXPORT_EVERY", "--every",
     "keep running: export every interval (15m; first run at start) or on a UTC cron expression"
-    " ('*/15 * * * *') until SIGTERM",
+    " ('*/15 * * * *', five fields) until SIGTERM",
+    type=_schedule,
 )
 EXPORT_SETTLE = Setting(
     "DELIVERER_EXPORT_SETTLE", "--settle",
@@ -342,7 +393,7 @@ EXPORT_SLICES = Setting(
     "DELIVERER_EXPORT_SLICES", "--slices",
     "most time slices a day is read in, in parallel, one Parquet file each; 0 = Spark's default parallelism"
     " (the cores). A slice gets a minimum of rows, so a small day is one file",
-    default="0", type=int,
+    default="0", type=whole_number(0, 100_000),
 )
 EXPORT_WORK_DIR = Setting(
     "DELIVERER_EXPORT_WORK_DIR", "--work-dir",
@@ -359,7 +410,8 @@ SPARK_CONF = Setting(
     many=True, metavar="KEY=VALUE",
 )
 HOTSPOT_CELL_M = Setting(
-    "DELIVERER_HOTSPOT_CELL_M", "--cell-m", "hotspot grid cell size, metres", default=None, type=int,
+    "DELIVERER_HOTSPOT_CELL_M", "--cell-m", "hotspot grid cell size, metres", default=None,
+    type=whole_number(1, 1_000_000),
 )
 PRUNE_OLDER_THAN = Setting(
     "DELIVERER_PRUNE_OLDER_THAN", "--older-than", "prune keeps everything newer than this (30d, 12h, ...)",
@@ -391,4 +443,11 @@ TABLE: tuple[Setting, ...] = tuple(value for value in list(globals().values()) i
 def renamed_in(environ: Environment) -> list[tuple[str, str]]:
     """(former name, current name) of every variable set under a name it no longer has."""
     return [(old, setting.env) for setting in TABLE for old in setting.renamed_in(environ)]
+
+
+def shadowed_in(environ: Environment) -> list[tuple[str, str]]:
+    """(former name, name read) of every former name set beside its setting's name to another value."""
+    return [
+        (old, setting.source(environ) or setting.env) for setting in TABLE for old in setting.shadowed_in(environ)
+    ]
 

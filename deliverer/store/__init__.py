@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from deliverer.redact import without_secrets
 from deliverer.store.base import (
     Counts,
     Handover,
@@ -42,7 +43,7 @@ def open_store(url: str, create: bool = True) -> Store:
     ``create=False`` is for commands that only read: a SQLite file that does not exist raises
     :class:`StoreMissing` instead of becoming a new, empty store.
     """
-    scheme = urlsplit(url).scheme
+    scheme = url.partition("://")[0].lower() if "://" in url else urlsplit(url).scheme
     if scheme == "sqlite":
         from deliverer.store.sqlite import SQLiteStore
 
@@ -58,4 +59,4 @@ def open_store(url: str, create: bool = True) -> Store:
         from deliverer.store.memory import MemoryStore
 
         return MemoryStore(url.removeprefix("memory://"), create=create)
-    raise UsageError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host/db")
+    raise UsageError(f"unsupported store URL {without_secrets(url)!r}: use sqlite:///path or mongodb://host/db")

@@ -38,6 +38,7 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, ReplaceOne, U
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidName, PyMongoError
 
 from deliverer.contract import DeliveryState, LocationReport
+from deliverer.redact import without_secrets
 from deliverer.store import mongo_schema
 from deliverer.store.admission import (
     RECENCY_FIELDS,
@@ -209,8 +210,11 @@ class MongoStore:
         """
         try:
             client: MongoClient[dict[str, Any]] = MongoClient(url, **client_options(url, timeouts))
-        except ConfigurationError as exc:
-            raise UsageError(f"invalid MongoDB store URL: {exc}") from exc
+        except (ConfigurationError, ValueError) as exc:  # ValueError: a port or an IPv6 host that does not parse
+            if isinstance(exc, UsageError):
+                raise
+            message = str(exc).replace(url, without_secrets(url))
+            raise UsageError(f"invalid MongoDB store URL {without_secrets(url)!r}: {message}") from None
         try:
             try:
                 database = client.get_default_database(default=DEFAULT_DATABASE)

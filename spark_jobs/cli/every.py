@@ -58,6 +58,10 @@ def parse_schedule(text: str) -> Schedule:
     try:
         interval = parse_duration(text)
     except ValueError:
+        if len(text.split()) != 5:
+            raise ValueError(
+                f"--every {text!r}: a cron expression has five fields (minute hour day month weekday)"
+            ) from None
         if not croniter.is_valid(text):
             raise ValueError(f"--every {text!r} is neither a duration (15m) nor a cron expression") from None
         return Cron(text)

@@ -108,8 +108,6 @@ def run(args: argparse.Namespace, submitted: bool = False) -> int:
     quiet_aws_logging()
     days = requested_days(args, datetime.now(UTC).date().isoformat())
     check_rebuild(args, days)
-    if args.slices < 0:
-        raise ValueError("--slices must be 0 (the cores) or more")
     if args.every and (days is not None or args.dry_run):
         raise ValueError("--every runs incremental exports: it does not take --date/--since or --dry-run")
     request = ExportRequest(

@@ -53,8 +53,6 @@ def run(args: argparse.Namespace) -> int:
     from spark_jobs.transforms.run import TransformOptions, changed_days, plan_transform_day, transform_days
 
     failures = lake_failures()
-    if args.cell_m <= 0:
-        raise ValueError("--cell-m must be a positive number of metres")
     asked = requested_days(args, datetime.now(UTC).date().isoformat())
     quiet_aws_logging()
     spark = LazySpark(spark_settings(args))

@@ -33,7 +33,7 @@ def test_a_dry_run_lists_the_days_to_build_without_starting_spark(bronze_lake: P
     assert (ran.returncode, ran.stdout) == (0, "2026-02-01  skipped: no bronze data for the day\n")
     assert not (root / "silver").exists()
     ran = deliverer("transform", "--lake", str(root), "--cell-m", "0")
-    assert ran.returncode == 2 and "--cell-m must be a positive number" in ran.stderr
+    assert ran.returncode == 2 and "--cell-m: must be at least 1" in ran.stderr
 
 
 @pytest.mark.slow

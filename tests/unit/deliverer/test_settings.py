@@ -65,4 +65,4 @@ def test_a_port_that_is_not_a_number_is_a_usage_error(
     with pytest.raises(SystemExit) as exited:
         parsed("api")
     assert exited.value.code == 2
-    assert "invalid int value: 'eighty'" in capsys.readouterr().err
+    assert "--port: expected a whole number, got 'eighty' (from $DELIVERER_API_PORT)" in capsys.readouterr().err

@@ -71,14 +71,17 @@ def test_a_variable_sets_the_flags_default_and_the_flag_wins(monkeypatch: pytest
     assert parsed("subscribe", "--batch-size", "9").batch_size == 9
 
 
-def test_a_bad_variable_is_a_usage_error_naming_the_flag(
+def test_a_bad_variable_is_a_usage_error_naming_the_flag_and_the_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DELIVERER_SUBSCRIBE_REJECTED_MAX_COUNT", "lots")
     with pytest.raises(SystemExit) as exited:
         parsed("subscribe")
     assert exited.value.code == 2
-    assert "--rejected-max-count: invalid int value: 'lots'" in capsys.readouterr().err
+    assert (
+        "--rejected-max-count: expected a whole number, got 'lots' (from $DELIVERER_SUBSCRIBE_REJECTED_MAX_COUNT)"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_former_name_is_still_read_with_a_warning_and_the_new_one_wins(

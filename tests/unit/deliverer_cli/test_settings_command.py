@@ -39,7 +39,7 @@ def test_the_listing_says_where_each_value_comes_from_and_hides_secrets(
     monkeypatch.setenv("DELIVERER_BATCH_MS", "20")
     assert main(["settings"]) == 0
     lines = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()}
-    assert lines["DELIVERER_STORE_URL"] == "mongodb://app:***@db:27017/deliverer  (set)"
+    assert lines["DELIVERER_STORE_URL"] == "mongodb://***@db:27017/deliverer  (set)"
     assert lines["DELIVERER_TRACKING_SECRET"] == "***  (set)"
     assert lines["DELIVERER_SUBSCRIBE_BATCH_MS"] == "20  (set as DELIVERER_BATCH_MS, its former name)"
     assert lines["DELIVERER_LIVE_PORT"] == "8001  (default)"
@@ -55,3 +55,38 @@ def test_readmes_configuration_table_is_the_generated_one() -> None:
     assert shown == markdown_table(all_uses()), (
         "README's Configuration table is out of date: paste `deliverer settings --markdown` between its markers"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "secret"),
+    [
+        ("DELIVERER_LIVE_URL", "https://u:LivePw4@[bad", "LivePw4"),
+        ("DELIVERER_BROKER_ACCOUNTS_URL", "mqtt://admin:AccPw3@[::1/", "AccPw3"),
+        ("DELIVERER_MQTT_URL", "mqtt://u:Tab\tPw@127.0.0.1:1883", "Pw"),
+        ("DELIVERER_STORE_URL", "mongodb://u:New\nLinePw@db/deliverer", "LinePw"),
+        ("DELIVERER_STORE_URL", "mongodb://u:Sl/ash?Pw@db/deliverer", "ash"),
+        ("DELIVERER_SPARK_CONF", "spark.hadoop.fs.s3a.secret.key=S3Secret spark.sql.shuffle.partitions=4", "S3Secret"),
+        ("DELIVERER_SPARK_CONF", "spark.hadoop.fs.s3a.access.token=Tok9", "Tok9"),
+        ("DELIVERER_TILE_URL", "https://tiles.example/{z}/{x}/{y}.png?key=TileKey1&style=x", "TileKey1"),
+        ("DELIVERER_TILE_URL", "https://tiles.example/{z}/{x}/{y}.png?access_token=Tok2", "Tok2"),
+    ],
+)
+def test_the_listing_never_shows_a_password_or_a_secret_however_the_value_is_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str, value: str, secret: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert secret not in out
+    assert variable in out
+
+
+def test_the_listing_still_shows_what_is_not_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DELIVERER_SPARK_CONF", "spark.hadoop.fs.s3a.secret.key=S3Secret spark.sql.shuffle.partitions=4")
+    monkeypatch.setenv("DELIVERER_TILE_URL", "https://tiles.example/a.png?key=K&style=dark")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "spark.sql.shuffle.partitions=4" in out
+    assert "https://tiles.example/a.png?key=***&style=dark" in out
