@@ -23,7 +23,7 @@ from deliverer.settings import (
     SUBSCRIBE_TOPIC_FILTER,
 )
 from deliverer.settings.arguments import add_settings
-from deliverer.store import open_store
+from deliverer.store import open_store, refuse_process_local
 from deliverer.usage import UsageError
 from subscriber import metrics
 from subscriber.consumer import Subscriber, SubscriberConfig
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at least 1 and --batch-ms not negative")
     if args.rejected_max_count < 0:
         raise UsageError("--rejected-max-count must not be negative")
+    refuse_process_local(args.store)
     config = SubscriberConfig(
         endpoint=parse_mqtt_url(args.mqtt_url),
         client_id=args.client_id,

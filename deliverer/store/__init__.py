@@ -33,6 +33,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredReport",
     "open_store",
+    "refuse_process_local",
 ]
 
 
@@ -59,3 +60,13 @@ def open_store(url: str, create: bool = True) -> Store:
 
         return MemoryStore(url.removeprefix("memory://"), create=create)
     raise UsageError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host/db")
+
+
+def refuse_process_local(url: str) -> None:
+    """For the commands that serve other processes (the subscriber, the API, the live server): a
+    ``memory://`` store would acknowledge reports that vanish on exit, or that no other process sees."""
+    if urlsplit(url).scheme == "memory":
+        raise UsageError(
+            f"--store {url} is this process's memory, gone when it exits and invisible to the other commands;"
+            " use sqlite:///path or mongodb://host/db (memory:// is for tests and Python code)"
+        )
