@@ -18,10 +18,16 @@ from gunicorn.workers.base import Worker
 from prometheus_client import multiprocess
 
 from app_api.resources import close_resources
+from app_api.slow_clients import deadline_worker
 
 log = logging.getLogger(__name__)
 
 WsgiApp = Callable[..., Any]
+
+REQUEST_READ_TIMEOUT_S = 10.0
+"""How long a client has to send a whole request (headers and body), and to take each write of the
+answer, before its connection is closed (see :mod:`app_api.slow_clients`): a courier's phone on a poor
+link sends a 1,000-report batch (~200 KB) well within it."""
 
 
 class GunicornServer(BaseApplication):
@@ -40,7 +46,7 @@ class GunicornServer(BaseApplication):
 
 def gunicorn_options(
     host: str, port: int, workers: int, threads: int, *, metrics_dir: str | None, access_log: bool,
-    log_level: str,
+    log_level: str, request_read_timeout_s: float = REQUEST_READ_TIMEOUT_S,
 ) -> dict[str, Any]:
     def when_ready(server: Arbiter) -> None:
         for listener in server.LISTENERS:
@@ -60,7 +66,7 @@ def gunicorn_options(
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": deadline_worker(request_read_timeout_s),
         "preload_app": False,
         "keepalive": 5,
         "timeout": 30,
