@@ -18,16 +18,12 @@ from gunicorn.workers.base import Worker
 from prometheus_client import multiprocess
 
 from app_api.resources import close_resources
-from app_api.slow_clients import deadline_worker
+from app_api.slow_clients import REQUEST_READ_TIMEOUT_S, deadline_worker
 
 log = logging.getLogger(__name__)
 
 WsgiApp = Callable[..., Any]
 
-REQUEST_READ_TIMEOUT_S = 10.0
-"""How long a client has to send a whole request (headers and body), and to take each write of the
-answer, before its connection is closed (see :mod:`app_api.slow_clients`): a courier's phone on a poor
-link sends a 1,000-report batch (~200 KB) well within it."""
 
 
 class GunicornServer(BaseApplication):

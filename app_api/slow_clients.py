@@ -30,6 +30,11 @@ from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 
 log = logging.getLogger(__name__)
 
+REQUEST_READ_TIMEOUT_S = 10.0
+"""How long a client has to send a whole request (headers and body), and to take each write of the
+answer, before its connection is closed: a courier's phone on a poor link sends a 1,000-report batch
+(~200 KB) well within it. The live server gives a body the same time."""
+
 READ_AHEAD_BYTES = 64 * 1024
 """How much of a request the poller collects before the request gets a thread. A larger request (a body
 of more than ~60 KiB) gets its thread once this much is in, and has the rest of its time for the rest."""
@@ -86,7 +91,7 @@ class DeadlineUnreader(SocketUnreader):
 class DeadlineThreadWorker(ThreadWorker):
     """gthread with a time limit on each request's arrival; see the module's docstring."""
 
-    request_read_timeout_s = 10.0
+    request_read_timeout_s = REQUEST_READ_TIMEOUT_S
 
     def handle(self, conn: TConn) -> Any:
         if self.cfg.is_ssl:
