@@ -94,6 +94,19 @@ def check_server_settings(args: argparse.Namespace) -> None:
         )
 
 
+def note_where_browsers_go(args: argparse.Namespace) -> None:
+    """Redirects and tracking links never follow a request's Host header: without LIVE_URL they point at
+    the address this server listens on, which on a wildcard address is this machine's loopback."""
+    from app_api.tracking import WILDCARD_HOSTS, fallback_live_url
+
+    if not args.live_url and args.host in WILDCARD_HOSTS:
+        log.warning(
+            "%s is not set: tracking links and redirects to the live server point at %s, which only this"
+            " machine reaches; set it to the live server's public URL", LIVE_URL.env,
+            fallback_live_url(args.host, args.live_port),
+        )
+
+
 def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, Any]:
     """The app's configuration from the parsed flags and environment settings."""
     return {
@@ -106,6 +119,7 @@ def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, A
         "LEGACY_TIMEZONE": zone_named(args.legacy_timezone),
         "TRACKING_SECRET": secret_from(args.tracking_secret or None, args.api_key or None),
         "LIVE_URL": args.live_url or None,
+        "LISTEN_HOST": args.host,
         "LIVE_PORT": args.live_port,
         "TILE_URL": args.tile_url or None,
         "TILE_ATTRIBUTION": args.tile_attribution or None,
@@ -131,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a TCP port")
     check_tracking_flags(args)
     check_server_settings(args)
+    note_where_browsers_go(args)
     log.info("the original system's route reads timestamps without offset in %s",
              zone_label(zone_named(args.legacy_timezone)))
     if args.server == "flask":

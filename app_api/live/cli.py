@@ -14,6 +14,7 @@ from app_api.cli import (
     app_config,
     check_server_settings,
     check_tracking_flags,
+    note_where_browsers_go,
     refuse_placeholder_secrets,
 )
 from deliverer.settings import (
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     check_tracking_flags(args)
     check_server_settings(args)
     refuse_placeholder_secrets(args)
+    note_where_browsers_go(args)
     from gunicorn.arbiter import Arbiter
     from gunicorn.workers.base import Worker
     from prometheus_client import multiprocess
