@@ -35,6 +35,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "TRACKING_SECRET": None,
     "SERVES_LIVE": False,
     "LIVE_URL": None,
+    "LISTEN_HOST": "127.0.0.1",
     "LIVE_PORT": LIVE_PORT.default_value,
     "ACTIVE_WITHIN_MINUTES": ACTIVE_WITHIN.default_value,
     "TILE_URL": None,
@@ -46,8 +47,8 @@ unacknowledged publishes per worker process; ``LEGACY_TIMEZONE``: the ``tzinfo``
 system's routes read and write timestamps without offset in, ``None`` for the server's local time;
 ``TRACKING_SECRET``: the key tracking links are signed with (bytes; ``None``: no links);
 ``SERVES_LIVE``: this app runs inside the live server, which serves the tracking pages (else they
-redirect there); ``LIVE_URL``: where browsers reach the live server (``None``: this request's host on
-``LIVE_PORT``); ``ACTIVE_WITHIN_MINUTES``: an order is active with a report this recent;
+redirect there); ``LIVE_URL``: where browsers reach the live server (``None``: ``LISTEN_HOST``, the address this
+server listens on, at ``LIVE_PORT``); ``ACTIVE_WITHIN_MINUTES``: an order is active with a report this recent;
 ``TILE_URL``/``TILE_ATTRIBUTION``: map tiles for the tracking page (``None``: drawn without)."""
 
 

@@ -35,6 +35,7 @@ from deliverer.settings import (
     TRACKING_SECRET,
 )
 from deliverer.settings.arguments import add_environment_settings, add_settings
+from deliverer.store import refuse_process_local
 from deliverer.usage import UsageError
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,37 @@ def check_tracking_flags(args: argparse.Namespace) -> None:
         raise UsageError(f"--live-port {args.live_port} is not a TCP port")
 
 
+def check_server_settings(args: argparse.Namespace) -> None:
+    """What the API and the live server refuse to start with: a store only they could see, reads said to
+    need a key that does not exist (they would be open), a key no client can send."""
+    from app_api.auth import API_KEY_HEADER
+
+    refuse_process_local(args.store)
+    if args.api_key_reads and not args.api_key:
+        raise UsageError(f"{API_KEY_READS.env} asks reads to need the API key, but {API_KEY.env} is not set")
+    key = args.api_key
+    if key and not (key.isascii() and key.isprintable() and key.strip() == key):
+        # HTTP strips spaces around a header value and gives non-ASCII bytes back as Latin-1, so such a key
+        # could never match; never echo it, it is a secret.
+        raise UsageError(
+            f"{API_KEY.env} must be printable ASCII with no space at either end: clients send it in the"
+            f" {API_KEY_HEADER} header, which carries nothing else intact"
+        )
+
+
+def note_where_browsers_go(args: argparse.Namespace) -> None:
+    """Redirects and tracking links never follow a request's Host header: without LIVE_URL they point at
+    the address this server listens on, which on a wildcard address is this machine's loopback."""
+    from app_api.tracking import WILDCARD_HOSTS, fallback_live_url
+
+    if not args.live_url and args.host in WILDCARD_HOSTS:
+        log.warning(
+            "%s is not set: tracking links and redirects to the live server point at %s, which only this"
+            " machine reaches; set it to the live server's public URL", LIVE_URL.env,
+            fallback_live_url(args.host, args.live_port),
+        )
+
+
 def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, Any]:
     """The app's configuration from the parsed flags and environment settings."""
     return {
@@ -87,6 +119,7 @@ def app_config(args: argparse.Namespace, metrics_dir: str | None) -> dict[str, A
         "LEGACY_TIMEZONE": zone_named(args.legacy_timezone),
         "TRACKING_SECRET": secret_from(args.tracking_secret or None, args.api_key or None),
         "LIVE_URL": args.live_url or None,
+        "LISTEN_HOST": args.host,
         "LIVE_PORT": args.live_port,
         "TILE_URL": args.tile_url or None,
         "TILE_ATTRIBUTION": args.tile_attribution or None,
@@ -111,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port")
     check_tracking_flags(args)
+    check_server_settings(args)
+    note_where_browsers_go(args)
     log.info("the original system's route reads timestamps without offset in %s",
              zone_label(zone_named(args.legacy_timezone)))
     if args.server == "flask":

@@ -1,13 +1,20 @@
-"""Probes and metrics: ``/healthz`` (the process answers), ``/readyz`` (broker and store reachable)."""
+"""Probes and metrics: ``/healthz`` (the process answers), ``/readyz`` (broker and store reachable).
+
+The probes are open to anyone, so ``/readyz`` says what is down with a reason code only; where the
+store is and what the error said go to the log."""
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from app_api.errors import error_response
 from app_api.metrics import metrics_response
 from app_api.resources import get_publisher, get_store
-from deliverer.store import StoreUnavailable
+from deliverer.store import StoreMissing, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
 
@@ -38,12 +45,14 @@ def _broker_check() -> str:
     publisher = get_publisher()
     if publisher.connected.wait(current_app.config["BROKER_WAIT_S"]):
         return "ok"
-    return f"unreachable: {publisher.last_error or f'not connected to {publisher.endpoint}'}"
+    log.warning("not ready: broker unreachable: %s", publisher.last_error or f"not connected to {publisher.endpoint}")
+    return "unreachable"
 
 
 def _store_check() -> str:
     try:
         get_store().ping()
     except StoreUnavailable as exc:
-        return f"unreachable: {exc}"
+        log.warning("not ready: store unavailable: %s", exc)
+        return "missing" if isinstance(exc, StoreMissing) else "unreachable"
     return "ok"

@@ -18,10 +18,12 @@ from gunicorn.workers.base import Worker
 from prometheus_client import multiprocess
 
 from app_api.resources import close_resources
+from app_api.slow_clients import REQUEST_READ_TIMEOUT_S, deadline_worker
 
 log = logging.getLogger(__name__)
 
 WsgiApp = Callable[..., Any]
+
 
 
 class GunicornServer(BaseApplication):
@@ -40,7 +42,7 @@ class GunicornServer(BaseApplication):
 
 def gunicorn_options(
     host: str, port: int, workers: int, threads: int, *, metrics_dir: str | None, access_log: bool,
-    log_level: str,
+    log_level: str, request_read_timeout_s: float = REQUEST_READ_TIMEOUT_S,
 ) -> dict[str, Any]:
     def when_ready(server: Arbiter) -> None:
         for listener in server.LISTENERS:
@@ -60,7 +62,7 @@ def gunicorn_options(
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": deadline_worker(request_read_timeout_s),
         "preload_app": False,
         "keepalive": 5,
         "timeout": 30,

@@ -125,17 +125,23 @@ def _origin(url: str | None) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
 def live_base_url() -> str:
-    """Where browsers reach the live server: ``LIVE_URL``, else this request's host on ``LIVE_PORT``."""
+    """Where browsers reach the live server: ``LIVE_URL``, else the host this server listens on at
+    ``LIVE_PORT``. Never the request's Host header: a client (or a cache in front) could make the
+    redirect, and a tracking link with its token, point anywhere."""
     configured: str | None = current_app.config["LIVE_URL"]
     if configured:
         return configured.rstrip("/")
-    if current_app.config["SERVES_LIVE"]:
-        return request.host_url.rstrip("/")
-    host = urlsplit(request.host_url).hostname or "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{request.scheme}://{host}:{current_app.config['LIVE_PORT']}"
+    return fallback_live_url(current_app.config["LISTEN_HOST"], current_app.config["LIVE_PORT"])
+
+
+def fallback_live_url(listen_host: str, live_port: int) -> str:
+    """The live server's URL when ``LIVE_URL`` is unset: on a wildcard address, this machine's loopback."""
+    host = "127.0.0.1" if listen_host in WILDCARD_HOSTS else listen_host
+    return f"http://[{host}]:{live_port}" if ":" in host else f"http://{host}:{live_port}"
 
 
 def _to_live_server() -> BaseResponse:

@@ -25,7 +25,7 @@ from deliverer.settings import (
     SUBSCRIBE_TOPIC_FILTER,
 )
 from deliverer.settings.arguments import add_settings
-from deliverer.store import open_store
+from deliverer.store import open_store, refuse_process_local
 from deliverer.usage import UsageError
 from subscriber import metrics
 from subscriber.consumer import Subscriber, SubscriberConfig
@@ -60,6 +60,7 @@ def serve_metrics(
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_process_local(args.store)
     config = SubscriberConfig(
         endpoint=parse_mqtt_url(args.mqtt_url),
         client_id=args.client_id,

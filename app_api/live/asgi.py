@@ -2,11 +2,14 @@
 
 The Flask app runs in a pool of threads (a2wsgi), as it would under gunicorn's threads, so the
 pages, the track files and every JSON read answer here exactly as on the API, with the same
-key and token rules, while the streams need no thread at all.
+key and token rules, while the streams need no thread at all. A request's body is read here, on
+the event loop, before it gets a thread: a client that sends half a body holds no thread, and is
+answered 408 once its time is up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Mapping
@@ -20,6 +23,7 @@ from app_api.auth import API_KEY_HEADER, TOKEN_PARAM, check_read_access
 from app_api.errors import ApiError
 from app_api.live.feed import LiveFeed
 from app_api.live.stream import OrderStream, Receive, Send, StreamSettings, send_error
+from app_api.slow_clients import REQUEST_READ_TIMEOUT_S
 from deliverer.contract import ID_PATTERN
 from deliverer.store import StoreUnavailable
 
@@ -42,6 +46,15 @@ class LiveApp:
             return
         match = LIVE_PATH.fullmatch(scope.get("path", "")) if scope["type"] == "http" else None
         if match is None:
+            if scope["type"] == "http":
+                try:
+                    receive = await self._read_body(receive)
+                except TimeoutError:
+                    log.info("answered 408 to a request whose body was not in within %g s", REQUEST_READ_TIMEOUT_S)
+                    await send_error(send, ApiError(
+                        408, "request_timeout", f"the request was not sent within {REQUEST_READ_TIMEOUT_S:g} s",
+                    ))
+                    return
             await self._wsgi(scope, receive, send)  # type: ignore[arg-type]
             return
         try:
@@ -51,6 +64,25 @@ class LiveApp:
         except StoreUnavailable as exc:
             log.warning("store unavailable: %s", exc)
             await send_error(send, ApiError(503, "store_unavailable", "the location store is unavailable; retry later"))
+
+    async def _read_body(self, receive: Receive) -> Receive:
+        """The request's body messages, read within the time limit (up to one byte past the largest body
+        the app takes, which then answers 413), replayed to the app before the rest of ``receive``."""
+        limit = self.config["MAX_CONTENT_LENGTH"]
+        messages: list[dict[str, Any]] = []
+        size = 0
+        async with asyncio.timeout(REQUEST_READ_TIMEOUT_S):
+            while True:
+                message = await receive()
+                messages.append(message)
+                size += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body") or size > limit:
+                    break
+
+        async def replay() -> dict[str, Any]:
+            return messages.pop(0) if messages else await receive()
+
+        return replay
 
     async def _stream(self, scope: dict[str, Any], order_id: str, receive: Receive, send: Send) -> None:
         if scope["method"] != "GET":

@@ -12,7 +12,9 @@ from app_api.cli import (
     _fresh_metrics_dir,
     add_tracking_settings,
     app_config,
+    check_server_settings,
     check_tracking_flags,
+    note_where_browsers_go,
     refuse_placeholder_secrets,
 )
 from deliverer.settings import (
@@ -56,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.poll <= 0 or args.heartbeat <= 0 or args.end_after_arrived < 0:
         raise UsageError("--poll and --heartbeat must be positive, --end-after-arrived not negative")
     check_tracking_flags(args)
+    check_server_settings(args)
     refuse_placeholder_secrets(args)
+    note_where_browsers_go(args)
     from gunicorn.arbiter import Arbiter
     from gunicorn.workers.base import Worker
     from prometheus_client import multiprocess

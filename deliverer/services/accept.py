@@ -1,6 +1,9 @@
 """Reports sent over HTTP: validated as a whole, then published to the broker; the API's one call.
 
-All or nothing: one invalid report in a batch and nothing is published. :func:`accept_reports`
+All or nothing: one invalid report in a batch and nothing is published, and so is a batch that
+repeats an idempotency key with other content (the store would keep one and refuse the other).
+Whether a report's order belongs to its courier is decided only when it is stored, so a report
+accepted here can still become an ``order_owned_by_other_courier`` dead letter. :func:`accept_reports`
 returns once the broker has acknowledged every report at QoS 1, so none can be lost from there on:
 the subscriber stores them as it stores every courier's reports.
 """
@@ -14,6 +17,7 @@ from typing import Any
 
 from deliverer.contract import LocationReport, Reason, Rejection, validate_report
 from deliverer.publishing import BrokerUnavailable, PublishTimeout, ReportPublisher
+from deliverer.store.admission import CONFLICTING_DUPLICATE, essentials_of, key_of
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ def accept_reports(
     if prepare is not None:
         items = [prepare(item) for item in items]
     reports = _validate_all(items)
+    _refuse_conflicting_repeats(reports)
     publish_confirmed(publisher, reports, limits.connect_wait_s, limits.ack_timeout_s)
     return reports
 
@@ -97,6 +102,32 @@ def _validate_all(items: list[Any]) -> list[LocationReport]:
             "invalid_report", f"{bad} of {len(items)} report(s) break the contract; nothing was published", problems
         )
     return reports
+
+
+def _refuse_conflicting_repeats(reports: list[LocationReport]) -> None:
+    """Refuse the batch if two of its reports share a key but not their content; identical repeats
+    pass (the store keeps one), as a retried report does."""
+    first_at: dict[tuple[str, str], int] = {}
+    problems: dict[int, ReportProblem] = {}
+    for index, report in enumerate(reports):
+        first = first_at.setdefault(key_of(report), index)
+        if first == index or essentials_of(reports[first]) == essentials_of(report):
+            continue
+        problems.setdefault(first, _conflict(first, report, f"repeated at index {index} with other content"))
+        problems[index] = _conflict(index, report, f"already at index {first} with other content")
+    if problems:
+        raise BatchRejected(
+            "invalid_report",
+            f"{len(problems)} of {len(reports)} report(s) share a msg_id with other content; nothing was published",
+            [problems[index] for index in sorted(problems)],
+        )
+
+
+def _conflict(index: int, report: LocationReport, where: str) -> ReportProblem:
+    return ReportProblem(
+        index, "msg_id", CONFLICTING_DUPLICATE,
+        f"msg_id {report.msg_id!r} of courier {report.deliverer_id!r} is {where}",
+    )
 
 
 def publish_confirmed(

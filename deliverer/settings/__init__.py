@@ -226,8 +226,8 @@ PUBLISH_TIMEOUT = Setting(
 )
 LIVE_URL = Setting(
     "DELIVERER_LIVE_URL", "--live-url",
-    "where browsers reach the live server, for tracking links and redirects (unset: the request's host on"
-    " --live-port)",
+    "where browsers reach the live server, for tracking links and redirects (unset: the address the server"
+    " listens on, 127.0.0.1 for 0.0.0.0, on --live-port; never the request's Host header)",
 )
 LIVE_PORT = Setting(
     "DELIVERER_LIVE_PORT", "--live-port",

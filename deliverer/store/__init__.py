@@ -34,7 +34,13 @@ __all__ = [
     "StoreUnavailable",
     "StoredReport",
     "open_store",
+    "refuse_process_local",
 ]
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme, also from a URL that does not parse (a bad port, an unclosed IPv6 bracket)."""
+    return url.partition("://")[0].lower() if "://" in url else urlsplit(url).scheme
 
 
 def open_store(url: str, create: bool = True) -> Store:
@@ -43,7 +49,7 @@ def open_store(url: str, create: bool = True) -> Store:
     ``create=False`` is for commands that only read: a SQLite file that does not exist raises
     :class:`StoreMissing` instead of becoming a new, empty store.
     """
-    scheme = url.partition("://")[0].lower() if "://" in url else urlsplit(url).scheme
+    scheme = _scheme(url)
     if scheme == "sqlite":
         from deliverer.store.sqlite import SQLiteStore
 
@@ -60,3 +66,13 @@ def open_store(url: str, create: bool = True) -> Store:
 
         return MemoryStore(url.removeprefix("memory://"), create=create)
     raise UsageError(f"unsupported store URL {without_secrets(url)!r}: use sqlite:///path or mongodb://host/db")
+
+
+def refuse_process_local(url: str) -> None:
+    """For the commands that serve other processes (the subscriber, the API, the live server): a
+    ``memory://`` store would acknowledge reports that vanish on exit, or that no other process sees."""
+    if _scheme(url) == "memory":
+        raise UsageError(
+            f"--store {without_secrets(url)} is this process's memory, gone when it exits and invisible to the"
+            " other commands; use sqlite:///path or mongodb://host/db (memory:// is for tests and Python code)"
+        )

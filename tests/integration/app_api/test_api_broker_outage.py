@@ -33,7 +33,7 @@ def test_503_while_the_broker_is_down_reads_work_and_ingest_recovers(
     assert client.get("/v1/orders/kept-0/last-location").status_code == 200
     not_ready = client.get("/readyz")
     assert not_ready.status_code == 503
-    assert body_of(not_ready)["unavailable"] == ["broker"]
+    assert body_of(not_ready)["unavailable"] == ["broker"] and body_of(not_ready)["checks"]["broker"] == "unreachable"
 
     broker.start()
     wait_until(

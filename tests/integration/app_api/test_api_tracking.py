@@ -179,17 +179,35 @@ def test_a_presented_token_is_checked_even_where_reads_are_open(make_app: Callab
     assert client.get("/v1/orders/mine/last-location?token=v1.9999999999.forged").status_code == 403
 
 
+def test_a_tracking_link_never_points_where_the_host_header_says(make_app: Callable[..., Flask]) -> None:
+    for serves_live in (False, True):
+        app = make_app(API_KEY=KEY, TRACKING_SECRET=secret_from(None, KEY), LIVE_PORT=8123, SERVES_LIVE=serves_live)
+        created = app.test_client().post(
+            "/v1/orders/mine/tracking-link", headers={"X-API-Key": KEY}, base_url="http://evil.example:8000"
+        )
+        assert created.status_code == 201
+        assert body_of(created)["url"].startswith("http://127.0.0.1:8123/track/mine?token="), serves_live
+
+
 def test_without_a_secret_no_link_is_issued(make_app: Callable[..., Flask]) -> None:
     answer = make_app().test_client().post("/v1/orders/mine/tracking-link")
     assert (answer.status_code, body_of(answer)["error"]) == (409, "tracking_links_disabled")
 
 
-def test_the_api_sends_browsers_to_the_live_server(make_app: Callable[..., Flask]) -> None:
+def test_the_api_sends_browsers_to_the_live_server_whatever_the_host_header_says(
+    make_app: Callable[..., Flask]
+) -> None:
     client = make_app(LIVE_PORT=8123).test_client()
     for path in ("/v1/orders/o-1/live?last_event_id=5", "/track/o-1", "/track/"):
-        answer = client.get(path, base_url="http://example.com:8000")
+        answer = client.get(path, base_url="http://evil.example:8000")
         assert answer.status_code == 307
-        assert answer.headers["Location"] == f"http://example.com:8123{path}"
+        assert answer.headers["Location"] == f"http://127.0.0.1:8123{path}"
+    for listening_on, live in (("0.0.0.0", "http://127.0.0.1:8123"), ("::", "http://127.0.0.1:8123"),
+                               ("192.0.2.7", "http://192.0.2.7:8123"), ("::1", "http://[::1]:8123")):
+        answer = make_app(LIVE_PORT=8123, LISTEN_HOST=listening_on).test_client().get(
+            "/track/o-1", base_url="http://evil.example:8000"
+        )
+        assert answer.headers["Location"] == f"{live}/track/o-1", listening_on
     # What the live server would refuse, the API refuses alike instead of sending the browser on.
     assert client.get("/track/a%0d%0ab").status_code == 400
     assert client.get("/v1/orders/o-1/live?token=forged").status_code == 403

@@ -46,3 +46,25 @@ def test_a_broker_that_refuses_or_is_away_is_a_503_to_retry() -> None:
         response = client.post("/v1/locations", json=report())
         assert (response.status_code, body_of(response)["error"]) == (503, "broker_unavailable")
         assert response.headers["Retry-After"]
+
+
+def test_a_batch_repeating_a_key_with_other_content_is_refused_whole(
+    client: FlaskClient, publisher: PublisherDouble
+) -> None:
+    batch = [report(msg_id="same1"), report(msg_id="other"), report(msg_id="same1", latitude=45.5)]
+    response = client.post("/v1/locations", json=batch)
+    assert response.status_code == 422
+    body = body_of(response)
+    assert body["error"] == "invalid_report"
+    assert [(f["index"], f["field"], f["reason"]) for f in body["fields"]] == [
+        (0, "msg_id", "conflicting_duplicate"), (2, "msg_id", "conflicting_duplicate"),
+    ]
+    assert "index 2" in body["fields"][0]["message"] and "index 0" in body["fields"][1]["message"]
+    assert publisher.published == []
+
+
+def test_a_batch_repeating_a_report_unchanged_is_accepted(client: FlaskClient, publisher: PublisherDouble) -> None:
+    same = report(msg_id="same1")
+    response = client.post("/v1/locations", json=[same, report(msg_id="other"), same])
+    assert (response.status_code, body_of(response)["accepted"]) == (202, 3)
+    assert len(publisher.published) == 3

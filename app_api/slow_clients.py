@@ -1,0 +1,170 @@
+"""gunicorn's gthread worker, made safe from slow clients (slowloris).
+
+gthread hands a connection to a thread as soon as a byte arrives, and the thread then blocks on the
+socket until the request's headers and body are in: a few connections that send half a request and
+wait hold every thread, and the API stops answering. This worker:
+
+- collects a request's bytes in the poller (no thread), without waiting, until its headers are in, and
+  its body when it fits the read-ahead window; only then does a thread parse it;
+- bounds the time a request may take to arrive, from the connection's first readiness to the last byte
+  of its body, in the poller and in the thread (a body larger than the window, a chunked one): a
+  connection over it is closed;
+- bounds each write of the answer to the same time, so a client that does not read cannot hold a
+  thread either.
+
+gunicorn itself closes a connection that sends nothing for its keep-alive time (5 s). Plain HTTP only:
+with TLS terminated in gunicorn the bytes in the kernel are ciphertext, and the peek is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import time
+from typing import Any
+
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
+
+log = logging.getLogger(__name__)
+
+REQUEST_READ_TIMEOUT_S = 10.0
+"""How long a client has to send a whole request (headers and body), and to take each write of the
+answer, before its connection is closed: a courier's phone on a poor link sends a 1,000-report batch
+(~200 KB) well within it. The live server gives a body the same time."""
+
+READ_AHEAD_BYTES = 64 * 1024
+"""How much of a request the poller collects before the request gets a thread. A larger request (a body
+of more than ~60 KiB) gets its thread once this much is in, and has the rest of its time for the rest."""
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*chunked", re.IGNORECASE)
+
+
+def request_is_in(head: bytes) -> bool:
+    """Whether ``head`` (the bytes collected so far on a connection) holds a whole request, or all a
+    thread needs to go on: the read-ahead window's worth, or headers that wait for ``100 Continue``."""
+    if len(head) >= READ_AHEAD_BYTES:
+        return True
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    headers = head[: end + 2]
+    if _EXPECT_CONTINUE.search(headers):
+        return True
+    if _CHUNKED.search(headers):
+        # The last chunk is in (or, rarely, bytes that look like it: the thread's deadline still holds).
+        return head.find(b"0\r\n\r\n", end + 4) >= 0
+    length = _CONTENT_LENGTH.search(headers)
+    return length is None or len(head) - end - 4 >= int(length.group(1))
+
+
+class DeadlineUnreader(SocketUnreader):
+    """Reads a request's bytes until its deadline, then answers as if the client had gone."""
+
+    def __init__(self, sock: socket.socket, timeout_s: float) -> None:
+        super().__init__(sock)
+        self.timeout_s = timeout_s
+        self.deadline: float | None = None
+        self.timed_out = False
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.timeout_s
+        left = self.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            self.sock.settimeout(left)
+            return super().chunk(size_hint)
+        except TimeoutError:
+            self.timed_out = True
+            raise NoMoreData() from None
+        finally:
+            # What the thread does next with the socket is write the answer: bounded the same.
+            self.sock.settimeout(self.timeout_s)
+
+
+class DeadlineThreadWorker(ThreadWorker):
+    """gthread with a time limit on each request's arrival; see the module's docstring."""
+
+    request_read_timeout_s = REQUEST_READ_TIMEOUT_S
+
+    def handle(self, conn: TConn) -> Any:
+        if self.cfg.is_ssl:
+            return super().handle(conn)
+        if conn.parser is not None and conn.parser.unreader.buf.getbuffer().nbytes:
+            self._start_request(conn, b"")  # a pipelined request, already read ahead by the parser
+        else:
+            head, closed = self._collect(conn)
+            if not closed and not request_is_in(head):
+                if self._within_time(conn):
+                    return _DEFER
+                return self._drop(conn)
+            self._start_request(conn, head)
+        keep = super().handle(conn)
+        if keep is False:
+            unreader = conn.parser.unreader if conn.parser is not None else None
+            if isinstance(unreader, DeadlineUnreader) and unreader.timed_out:
+                return self._drop(conn)
+            # gthread would linger on the close (up to 2 s, for the client's FIN) in its one event loop
+            # thread, where a client that never closes stalls every connection of the worker: linger here.
+            conn.close(graceful=True)
+        return keep
+
+    def _drop(self, conn: TConn) -> bool:
+        log.info("closed a connection whose request was not in within %g s", self.request_read_timeout_s)
+        conn.close()
+        return False
+
+    def _collect(self, conn: TConn) -> tuple[bytes, bool]:
+        """Take what the client sent so far without waiting (so the poller sees only new bytes), up to
+        the read-ahead window; and whether the client has closed (the thread then sees it)."""
+        head: bytearray = conn.__dict__.setdefault("early_bytes", bytearray())
+        while len(head) < READ_AHEAD_BYTES:
+            try:
+                data = conn.sock.recv(READ_AHEAD_BYTES - len(head), socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return bytes(head), False
+            except OSError:
+                return bytes(head), True
+            if not data:
+                return bytes(head), True
+            head += data
+        return bytes(head), False
+
+    def _within_time(self, conn: TConn) -> bool:
+        started: float | None = getattr(conn, "request_started", None)
+        now = time.monotonic()
+        if started is None:
+            conn.request_started = now
+            return True
+        return now - started < self.request_read_timeout_s
+
+    def _start_request(self, conn: TConn, head: bytes) -> None:
+        """Hand the request to this thread: its parser gets the bytes collected, and the request's time
+        runs on from when the poller first saw it."""
+        started: float = getattr(conn, "request_started", None) or time.monotonic()
+        conn.request_started = None
+        conn.early_bytes = bytearray()
+        conn.data_ready = True  # gthread's own wait for a first byte is over
+        conn.sock.setblocking(True)
+        conn.init()
+        if conn.parser is None or conn.is_http2:
+            return
+        if type(conn.parser.unreader) is SocketUnreader:
+            unreader = DeadlineUnreader(conn.sock, self.request_read_timeout_s)
+            unreader.buf = conn.parser.unreader.buf
+            conn.parser.unreader = unreader
+        if head:
+            conn.parser.unreader.unread(head)
+        if isinstance(conn.parser.unreader, DeadlineUnreader):
+            conn.parser.unreader.deadline = started + self.request_read_timeout_s
+
+
+def deadline_worker(request_read_timeout_s: float) -> type[DeadlineThreadWorker]:
+    """The worker class with its time limit set (gunicorn takes a class, not an instance)."""
+    return type("DeadlineThreadWorker", (DeadlineThreadWorker,), {"request_read_timeout_s": request_read_timeout_s})
