@@ -453,7 +453,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def add_server_and_client_arguments(parser: argparse.ArgumentParser) -> None:
-    """The API server's settings and wrk's, shared by the API benchmarks."""
+    """The API server's settings and wrk's."""
     parser.add_argument("--workers", type=int, default=API_WORKERS.default_value, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=API_THREADS.default_value, help="threads per worker")
     parser.add_argument("--duration", type=int, default=10, help="seconds per benchmark")
