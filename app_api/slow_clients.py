@@ -39,27 +39,46 @@ READ_AHEAD_BYTES = 64 * 1024
 """How much of a request the poller collects before the request gets a thread. A larger request (a body
 of more than ~60 KiB) gets its thread once this much is in, and has the rest of its time for the rest."""
 
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)
-_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*chunked", re.IGNORECASE)
+_CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,16})(?:;[^\r\n]*)?\r\n")
 
 
 def request_is_in(head: bytes) -> bool:
     """Whether ``head`` (the bytes collected so far on a connection) holds a whole request, or all a
-    thread needs to go on: the read-ahead window's worth, or headers that wait for ``100 Continue``."""
+    thread needs to go on: the read-ahead window's worth, or a request gunicorn's parser refuses at once
+    (a length or a chunk size that is not a number). A client waiting for ``100 Continue`` is not
+    answered early: it sends its body after a second anyway, and a thread must never wait on a body."""
     if len(head) >= READ_AHEAD_BYTES:
         return True
     end = head.find(b"\r\n\r\n")
     if end < 0:
         return False
-    headers = head[: end + 2]
-    if _EXPECT_CONTINUE.search(headers):
-        return True
+    headers, body = head[: end + 2], head[end + 4 :]
     if _CHUNKED.search(headers):
-        # The last chunk is in (or, rarely, bytes that look like it: the thread's deadline still holds).
-        return head.find(b"0\r\n\r\n", end + 4) >= 0
+        return _chunked_body_is_in(body)
     length = _CONTENT_LENGTH.search(headers)
-    return length is None or len(head) - end - 4 >= int(length.group(1))
+    if length is None or not length.group(1).isdigit():
+        return True
+    return len(body) >= int(length.group(1))
+
+
+def _chunked_body_is_in(body: bytes) -> bool:
+    """Walk the chunks: in once the last one (size 0) and the trailer section after it are; a size that
+    is not hexadecimal is for the parser to refuse."""
+    at = 0
+    while True:
+        size = _CHUNK_SIZE.match(body, at)
+        if size is None:
+            line_end = body.find(b"\r\n", at)
+            return line_end >= 0 or len(body) - at > 80
+        at = size.end()
+        length = int(size.group(1), 16)
+        if length == 0:
+            return body.find(b"\r\n", at) == at or body.find(b"\r\n\r\n", at) >= 0
+        at += length + 2
+        if at > len(body):
+            return False
 
 
 class DeadlineUnreader(SocketUnreader):

@@ -1,15 +1,16 @@
 """Text from clients made safe to show on a terminal or in a log line.
 
 A courier chooses its payload, its topic and so every field of a dead letter: control characters
-(ESC sequences recolour the terminal or set its title, a newline forges a table row or a log line)
-and lone surrogates (which cannot be encoded) are shown as Python escapes instead.
+(ESC sequences recolour the terminal or set its title, a newline forges a table row or a log line),
+bidirectional controls (which reorder what is read) and lone surrogates (which cannot be encoded)
+are shown as Python escapes instead.
 """
 
 from __future__ import annotations
 
 import re
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -18,5 +19,6 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def printable(text: str) -> str:
-    """``text`` with every control character, line separator and lone surrogate escaped (``\\x1b``)."""
+    """``text`` with every control character, line separator, bidirectional control and lone surrogate
+    escaped (``\\x1b``)."""
     return _UNSAFE.sub(_escape, text)

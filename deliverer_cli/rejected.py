@@ -138,7 +138,7 @@ def run_show(args: argparse.Namespace) -> int:
     for name, value in fields.items():
         print(f"{name + ':':<19}{printable(str(value))}")
     shown = printable(payload[:SHOW_PAYLOAD_CHARS])
-    hidden = len(payload) - len(shown)
+    hidden = max(0, len(payload) - SHOW_PAYLOAD_CHARS)
     print(f"{'payload:':<19}{shown}" + (f" ... ({hidden:,} more characters; --json shows them all)" if hidden else ""))
     return 0
 

@@ -106,3 +106,4 @@ def test_terminal_control_characters_from_a_courier_are_shown_escaped(sqlite_url
         assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
         assert "\\x1b[32mGREEN" in shown.stdout and "\\x1b[1m1" in shown.stdout
         assert "\n    9999" not in shown.stdout and "\\x0a    9999" in shown.stdout
+    assert "more characters" not in shown.stdout, "the payload is shown whole, however many escapes it grew"

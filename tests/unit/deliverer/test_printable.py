@@ -18,6 +18,10 @@ def test_escape_sequences_newlines_and_surrogates_are_escaped() -> None:
     )
 
 
+def test_bidirectional_controls_cannot_reorder_what_the_operator_reads() -> None:
+    assert printable("c\u202eRTL\u2066x\u200f") == "c\\u202eRTL\\u2066x\\u200f"
+
+
 @given(st.text())
 def test_printable_text_holds_no_control_character_and_encodes(text: str) -> None:
     shown = printable(text)
