@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from deliverer.contract import REPORT_FIELDS, DeliveryState, LocationReport
+from deliverer.geo import haversine_km
+from deliverer.store import trip_totals
 from deliverer.store.admission import (
     ESSENTIAL_FIELDS,
     RECENCY_FIELDS,
@@ -40,7 +42,9 @@ from deliverer.store.base import (
     StoredReport,
     StoreMissing,
     StoreUnavailable,
+    TripTotals,
 )
+from deliverer.store.trip_totals import trip_key
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +65,22 @@ _NEWEST_FIRST = ", ".join(f"{column} DESC" for column in _RECENCY_COLUMNS)
 _KEYS_PER_QUERY = 400
 """Keys per lookup: well below SQLite's limit of bound parameters."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the current schema: 1 keys history by ``(deliverer_id, msg_id)``
-and records who each order belongs to. A version-0 file is migrated in place when opened."""
+and records who each order belongs to; 2 keeps each order's trip (``trips``). An older file is
+migrated in place when opened."""
+
+_TRIP_END_COLUMNS = tuple(c for c in REPORT_COLUMNS if c != "order_id")
+"""A trip's first and last reports are kept whole, as ``first_*`` and ``last_*`` columns."""
+_TRIP_COLUMNS = (
+    "order_id", "points", "distance_km", "pruned",
+    *(f"first_{c}" for c in _TRIP_END_COLUMNS), *(f"last_{c}" for c in _TRIP_END_COLUMNS),
+)
+_TRIP_COLS = ", ".join(_TRIP_COLUMNS)
+_TRIP_ORDER = ("ts_ms", "msg_id", "deliverer_id")
+"""Trip order (:func:`deliverer.store.trip_totals.trip_key`) in columns: the history's order too."""
+_IN_TRIP_ORDER = ", ".join(_TRIP_ORDER)
+_IN_REVERSE_TRIP_ORDER = ", ".join(f"{c} DESC" for c in _TRIP_ORDER)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS locations (
@@ -81,6 +98,7 @@ CREATE TABLE IF NOT EXISTS locations (
     ingested_ms INTEGER NOT NULL,
     PRIMARY KEY (deliverer_id, msg_id)
 );
+-- An order's history by time; ties in time (rare) are sorted, so that a write stays cheap.
 CREATE INDEX IF NOT EXISTS locations_order_ts ON locations (order_id, ts_ms DESC);
 CREATE INDEX IF NOT EXISTS locations_ts ON locations (ts_ms);
 CREATE INDEX IF NOT EXISTS locations_ingested ON locations (ingested_ms);
@@ -133,6 +151,32 @@ CREATE INDEX IF NOT EXISTS locations_order_ingest ON locations (order_id);
 CREATE INDEX IF NOT EXISTS last_locations_recent ON last_locations (ts_ms DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS last_locations_active ON last_locations (ts_ms DESC, order_id DESC)
     WHERE delivery_state <> 'arrived';
+CREATE TABLE IF NOT EXISTS trips (
+    order_id TEXT NOT NULL PRIMARY KEY,
+    points INTEGER NOT NULL,
+    distance_km REAL NOT NULL,
+    pruned INTEGER NOT NULL,
+    first_msg_id TEXT NOT NULL,
+    first_deliverer_id TEXT NOT NULL,
+    first_delivery_state TEXT NOT NULL,
+    first_ts_ms INTEGER NOT NULL,
+    first_latitude REAL NOT NULL,
+    first_longitude REAL NOT NULL,
+    first_speed_kmh REAL,
+    first_heading REAL,
+    first_accuracy_m REAL,
+    first_seq INTEGER,
+    last_msg_id TEXT NOT NULL,
+    last_deliverer_id TEXT NOT NULL,
+    last_delivery_state TEXT NOT NULL,
+    last_ts_ms INTEGER NOT NULL,
+    last_latitude REAL NOT NULL,
+    last_longitude REAL NOT NULL,
+    last_speed_kmh REAL,
+    last_heading REAL,
+    last_accuracy_m REAL,
+    last_seq INTEGER
+);
 """
 
 _UPSERT_LAST = f"""
@@ -180,6 +224,11 @@ ON CONFLICT (order_id) DO NOTHING
 """
 """An existing order belongs to the courier of its earliest report."""
 
+_UPSERT_TRIP = (
+    f"INSERT INTO trips ({_TRIP_COLS}) VALUES ({', '.join('?' for _ in _TRIP_COLUMNS)})"
+    f" ON CONFLICT (order_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _TRIP_COLUMNS[1:])}"
+)
+
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
@@ -221,6 +270,93 @@ def _is_outage(exc: sqlite3.Error) -> bool:
     come from what was written and would fail the same way on every retry.
     """
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+def _trip(row: tuple[Any, ...]) -> TripTotals:
+    """A ``trips`` row (``_TRIP_COLUMNS`` order) as totals."""
+    order_id, points, distance_km, pruned = row[:4]
+    width = len(_TRIP_END_COLUMNS)
+    first, last = row[4 : 4 + width], row[4 + width :]
+    return TripTotals(
+        order_id, _report((first[0], order_id, *first[1:])), _report((last[0], order_id, *last[1:])),
+        points, distance_km, bool(pruned),
+    )
+
+
+def _trip_row(trip: TripTotals) -> tuple[Any, ...]:
+    first, last = _row(trip.first), _row(trip.last)
+    return (trip.order_id, trip.points, trip.distance_km, int(trip.pruned), first[0], *first[2:], last[0], *last[2:])
+
+
+_NEIGHBOUR = (
+    f"SELECT {_COLS} FROM locations WHERE order_id = ? AND ts_ms {{cmp}}= ?"
+    " AND (ts_ms {cmp} ? OR msg_id {cmp} ? OR (msg_id = ? AND deliverer_id {cmp} ?))"
+    " ORDER BY {order} LIMIT 1"
+)
+_BEFORE = _NEIGHBOUR.format(cmp="<", order=_IN_REVERSE_TRIP_ORDER)
+_AFTER = _NEIGHBOUR.format(cmp=">", order=_IN_TRIP_ORDER)
+"""The order's stored report just before (after) one in trip order: ``locations_order_ts`` walks the time
+from there, and only the reports of one millisecond are sorted."""
+
+
+def _add_to_trips(conn: sqlite3.Connection, inserted: Sequence[LocationReport]) -> None:
+    """Update the trips of the orders a write inserted reports of, inside the write's transaction: one
+    read and one upsert per order, and neighbours looked up only for reports inside a stored trip."""
+    by_order: dict[str, list[LocationReport]] = {}
+    for report in inserted:
+        by_order.setdefault(report.order_id, []).append(report)
+    if not by_order:
+        return
+    current: dict[str, TripTotals] = {}
+    orders = list(by_order)
+    for start in range(0, len(orders), _KEYS_PER_QUERY):
+        chunk = orders[start : start + _KEYS_PER_QUERY]
+        marks = ", ".join("?" for _ in chunk)
+        for row in conn.execute(f"SELECT {_TRIP_COLS} FROM trips WHERE order_id IN ({marks})", chunk):
+            current[row[0]] = _trip(row)
+
+    def neighbour(sql: str) -> Callable[[LocationReport], LocationReport | None]:
+        def find(report: LocationReport) -> LocationReport | None:
+            ts_ms, msg_id, deliverer_id = trip_key(report)
+            row = conn.execute(sql, (report.order_id, ts_ms, ts_ms, msg_id, msg_id, deliverer_id)).fetchone()
+            return _report(row) if row else None
+
+        return find
+
+    before, after = neighbour(_BEFORE), neighbour(_AFTER)
+    rows = []
+    for order_id, reports in by_order.items():
+        totals = trip_totals.with_inserted(current.get(order_id), order_id, reports, before, after)
+        if totals is not None:
+            rows.append(_trip_row(totals))
+    conn.executemany(_UPSERT_TRIP, rows)
+
+
+_LATITUDE, _LONGITUDE = REPORT_COLUMNS.index("latitude"), REPORT_COLUMNS.index("longitude")
+
+
+def _trips_from_history(conn: sqlite3.Connection) -> None:
+    """Every order's trip from its stored history, walked once in trip order (``totals_of``'s legs, from
+    the rows' coordinates: a report is built only for each trip's first and last)."""
+    trips: list[tuple[Any, ...]] = []
+    first: tuple[Any, ...] | None = None
+    previous: tuple[Any, ...] = ()
+    points, distance = 0, 0.0
+
+    def close_trip() -> None:
+        if first is not None:
+            trips.append(_trip_row(TripTotals(first[1], _report(first), _report(previous), points, distance)))
+
+    for row in conn.execute(f"SELECT {_COLS} FROM locations ORDER BY order_id, {_IN_TRIP_ORDER}"):
+        if first is None or row[1] != first[1]:
+            close_trip()
+            first, points, distance = row, 0, 0.0
+        else:
+            distance += haversine_km(previous[_LATITUDE], previous[_LONGITUDE], row[_LATITUDE], row[_LONGITUDE])
+        previous = row
+        points += 1
+    close_trip()
+    conn.executemany(_UPSERT_TRIP, trips)
 
 
 _REJECTED_COLUMNS = "received_ms, topic, reason, message, payload, payload_size, id"
@@ -280,8 +416,7 @@ class SQLiteStore:
                 )
             has_history = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'locations'").fetchone()
             if version == 0 and has_history:
-                log.info("migrating SQLite store %s to schema %d (history keyed by courier and msg_id)",
-                         self.path, SCHEMA_VERSION)
+                log.info("migrating SQLite store %s to schema 1 (history keyed by courier and msg_id)", self.path)
                 for statement in MIGRATE_TO_1.split(";\n"):
                     if statement.strip():
                         conn.execute(statement)
@@ -290,6 +425,9 @@ class SQLiteStore:
                     conn.execute(statement)
             if version == 0 and has_history:
                 conn.execute(OWNERS_FROM_HISTORY)
+            if version < 2 and has_history:
+                log.info("migrating SQLite store %s to schema 2 (each order's trip kept)", self.path)
+                _trips_from_history(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -344,6 +482,7 @@ class SQLiteStore:
                     [(order_id, deliverer_id, now_ms) for order_id, deliverer_id in admission.new_owners.items()],
                 )
                 conn.executemany(_UPSERT_LAST, [(*_row(r), now_ms) for r in newest_per_order(admission.accepted)])
+                _add_to_trips(conn, admission.accepted)
                 conn.executemany(
                     "INSERT INTO rejected (received_ms, topic, reason, message, payload, payload_size)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -480,6 +619,10 @@ class SQLiteStore:
         row = self._query_one(f"SELECT {_COLS} FROM last_locations WHERE order_id = ?", (order_id,))
         return _report(row) if row else None
 
+    def trip_totals(self, order_id: str) -> TripTotals | None:
+        row = self._query_one(f"SELECT {_TRIP_COLS} FROM trips WHERE order_id = ?", (order_id,))
+        return _trip(row) if row else None
+
     def history(
         self,
         order_id: str,
@@ -501,7 +644,7 @@ class SQLiteStore:
             params.extend([_ms(after.timestamp), _ms(after.timestamp), after.msg_id])
         sql = (
             f"SELECT {_COLS} FROM locations WHERE {' AND '.join(clauses)}"
-            " ORDER BY ts_ms, msg_id LIMIT ?"
+            f" ORDER BY {_IN_TRIP_ORDER} LIMIT ?"
         )
         return [_report(row) for row in self._query(sql, (*params, max(0, limit)))]
 
@@ -612,13 +755,19 @@ class SQLiteStore:
         return [row[0] for row in rows]
 
     def delete_between(self, start: datetime, end: datetime) -> int:
+        window = (_ms(start), _ms(end))
+        conn = self._conn()
         try:
-            cursor = self._conn().execute(
-                "DELETE FROM locations WHERE ts_ms >= ? AND ts_ms < ?", (_ms(start), _ms(end))
-            )
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "UPDATE trips SET pruned = 1 WHERE pruned = 0 AND order_id IN"
+                    " (SELECT order_id FROM locations WHERE ts_ms >= ? AND ts_ms < ?)",
+                    window,
+                )
+                return conn.execute("DELETE FROM locations WHERE ts_ms >= ? AND ts_ms < ?", window).rowcount
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"SQLite store {self.path}: delete failed: {exc}") from exc
-        return cursor.rowcount
 
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
         row = self._query_one(
@@ -704,8 +853,27 @@ class SQLiteStore:
             raise
 
     def delete_reports(self, keys: Iterable[ReportKey]) -> int:
-        """One transaction: the keys the caller checked, and nothing stored meanwhile."""
-        return self._write_many("DELETE FROM locations WHERE deliverer_id = ? AND msg_id = ?", list(keys))
+        """One transaction: the keys the caller checked, and nothing stored meanwhile; their trips are
+        marked pruned in it."""
+        doomed = list(keys)
+        if not doomed:
+            return 0
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "UPDATE trips SET pruned = 1 WHERE pruned = 0 AND order_id ="
+                    " (SELECT order_id FROM locations WHERE deliverer_id = ? AND msg_id = ?)",
+                    doomed,
+                )
+                before = conn.total_changes
+                conn.executemany("DELETE FROM locations WHERE deliverer_id = ? AND msg_id = ?", doomed)
+                return conn.total_changes - before
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite store {self.path}: delete failed: {exc}") from exc
+            raise
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
