@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -299,21 +300,86 @@ _AFTER = _NEIGHBOUR.format(cmp=">", order=_IN_TRIP_ORDER)
 from there, and only the reports of one millisecond are sorted."""
 
 
-def _add_to_trips(conn: sqlite3.Connection, inserted: Sequence[LocationReport]) -> None:
-    """Update the trips of the orders a write inserted reports of, inside the write's transaction: one
-    read and one upsert per order, and neighbours looked up only for reports inside a stored trip."""
-    by_order: dict[str, list[LocationReport]] = {}
-    for report in inserted:
-        by_order.setdefault(report.order_id, []).append(report)
+_LATITUDE, _LONGITUDE = REPORT_COLUMNS.index("latitude"), REPORT_COLUMNS.index("longitude")
+_TS_MS, _MSG_ID, _DELIVERER_ID = (REPORT_COLUMNS.index(c) for c in _TRIP_ORDER)
+
+
+def _row_trip_key(row: tuple[Any, ...]) -> tuple[int, str, str]:
+    """:func:`deliverer.store.trip_totals.trip_key` of a report's row."""
+    return (row[_TS_MS], row[_MSG_ID], row[_DELIVERER_ID])
+
+
+def _row_path_km(rows: Sequence[tuple[Any, ...]]) -> float:
+    total = 0.0
+    for a, b in pairwise(rows):
+        total += haversine_km(a[_LATITUDE], a[_LONGITUDE], b[_LATITUDE], b[_LONGITUDE])
+    return total
+
+
+def _end_columns(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A report's row as a trip's ``first_*`` or ``last_*`` columns (``_TRIP_END_COLUMNS``)."""
+    return (row[0], *row[2:])
+
+
+_EXTEND_TRIP = (
+    "UPDATE trips SET points = points + ?, distance_km = distance_km + ?, "
+    + ", ".join(f"last_{c} = ?" for c in _TRIP_END_COLUMNS)
+    + " WHERE order_id = ?"
+)
+_TRIP_LAST = "order_id, last_ts_ms, last_msg_id, last_deliverer_id, last_latitude, last_longitude"
+
+
+def _add_to_trips(
+    conn: sqlite3.Connection, inserted: Sequence[LocationReport], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Update the trips of the orders a write inserted reports of, inside the write's transaction.
+
+    A fleet's batch holds many orders with a report or two each, nearly all after their trip's last:
+    for those the write reads the last's key and position and adds a leg, from the rows' values, without
+    building a report. Only an order whose new reports reach back into (or before) its stored trip takes
+    :func:`deliverer.store.trip_totals.with_inserted`, with its neighbours looked up.
+    """
+    by_order: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_order.setdefault(row[1], []).append(row)
     if not by_order:
         return
-    current: dict[str, TripTotals] = {}
+    stored_last: dict[str, tuple[Any, ...]] = {}
     orders = list(by_order)
     for start in range(0, len(orders), _KEYS_PER_QUERY):
         chunk = orders[start : start + _KEYS_PER_QUERY]
         marks = ", ".join("?" for _ in chunk)
-        for row in conn.execute(f"SELECT {_TRIP_COLS} FROM trips WHERE order_id IN ({marks})", chunk):
-            current[row[0]] = _trip(row)
+        for row in conn.execute(f"SELECT {_TRIP_LAST} FROM trips WHERE order_id IN ({marks})", chunk):
+            stored_last[row[0]] = row
+    created: list[tuple[Any, ...]] = []
+    extended: list[tuple[Any, ...]] = []
+    reaching_back: list[str] = []
+    for order_id, added in by_order.items():
+        if len(added) > 1:
+            added.sort(key=_row_trip_key)
+        last = stored_last.get(order_id)
+        if last is None:
+            created.append(
+                (order_id, len(added), _row_path_km(added), 0, *_end_columns(added[0]), *_end_columns(added[-1]))
+            )
+        elif _row_trip_key(added[0]) > last[1:4]:
+            first = added[0]
+            leg = haversine_km(last[4], last[5], first[_LATITUDE], first[_LONGITUDE])
+            extended.append((len(added), leg + _row_path_km(added), *_end_columns(added[-1]), order_id))
+        else:
+            reaching_back.append(order_id)
+    conn.executemany(_UPSERT_TRIP, created)
+    conn.executemany(_EXTEND_TRIP, extended)
+    if reaching_back:
+        _add_reaching_back(conn, [r for r in inserted if r.order_id in set(reaching_back)])
+
+
+def _add_reaching_back(conn: sqlite3.Connection, inserted: Sequence[LocationReport]) -> None:
+    """The general rule for orders with reports before their stored trip's last: their whole trip row is
+    read and the neighbours of the reports inside it are looked up."""
+    by_order: dict[str, list[LocationReport]] = {}
+    for report in inserted:
+        by_order.setdefault(report.order_id, []).append(report)
 
     def neighbour(sql: str) -> Callable[[LocationReport], LocationReport | None]:
         def find(report: LocationReport) -> LocationReport | None:
@@ -326,13 +392,13 @@ def _add_to_trips(conn: sqlite3.Connection, inserted: Sequence[LocationReport]) 
     before, after = neighbour(_BEFORE), neighbour(_AFTER)
     rows = []
     for order_id, reports in by_order.items():
-        totals = trip_totals.with_inserted(current.get(order_id), order_id, reports, before, after)
+        stored = conn.execute(f"SELECT {_TRIP_COLS} FROM trips WHERE order_id = ?", (order_id,)).fetchone()
+        totals = trip_totals.with_inserted(_trip(stored), order_id, reports, before, after)
         if totals is not None:
             rows.append(_trip_row(totals))
     conn.executemany(_UPSERT_TRIP, rows)
 
 
-_LATITUDE, _LONGITUDE = REPORT_COLUMNS.index("latitude"), REPORT_COLUMNS.index("longitude")
 
 
 def _trips_from_history(conn: sqlite3.Connection) -> None:
@@ -476,13 +542,13 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # Read and written in one IMMEDIATE transaction: no other writer in between.
-                admission = self._admit(conn, reports, now, now_ms)
+                admission, inserted_rows = self._admit(conn, reports, now, now_ms)
                 conn.executemany(
                     "INSERT INTO orders (order_id, deliverer_id, since_ms) VALUES (?, ?, ?)",
                     [(order_id, deliverer_id, now_ms) for order_id, deliverer_id in admission.new_owners.items()],
                 )
                 conn.executemany(_UPSERT_LAST, [(*_row(r), now_ms) for r in newest_per_order(admission.accepted)])
-                _add_to_trips(conn, admission.accepted)
+                _add_to_trips(conn, admission.accepted, inserted_rows)
                 conn.executemany(
                     "INSERT INTO rejected (received_ms, topic, reason, message, payload, payload_size)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -507,8 +573,8 @@ class SQLiteStore:
 
     def _admit(
         self, conn: sqlite3.Connection, reports: Sequence[LocationReport], now: datetime, now_ms: int
-    ) -> Admission:
-        """Sort the batch and insert the history it adds.
+    ) -> tuple[Admission, list[tuple[Any, ...]]]:
+        """Sort the batch and insert the history it adds; return the sorting and the inserted rows.
 
         Most batches hold only new keys, so they are inserted first as if none were stored; only
         when that proves wrong (a redelivery, a conflict, another courier's order) is the insert
@@ -519,19 +585,20 @@ class SQLiteStore:
         insert = f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)"
         conn.execute("SAVEPOINT new_keys")
         if not admission.refused:
+            rows = list(map(_row, admission.accepted))
             before = conn.total_changes
             conn.executemany(
-                insert + " ON CONFLICT (deliverer_id, msg_id) DO NOTHING",
-                [(*_row(r), now_ms) for r in admission.accepted],
+                insert + " ON CONFLICT (deliverer_id, msg_id) DO NOTHING", [(*row, now_ms) for row in rows]
             )
-            if conn.total_changes - before == len(admission.accepted):
+            if conn.total_changes - before == len(rows):
                 conn.execute("RELEASE new_keys")
-                return admission
+                return admission, rows
             conn.execute("ROLLBACK TO new_keys")
         admission = admit(reports, self._stored_versions(conn, reports), owners, now)
-        conn.executemany(insert, [(*_row(r), now_ms) for r in admission.accepted])
+        rows = list(map(_row, admission.accepted))
+        conn.executemany(insert, [(*row, now_ms) for row in rows])
         conn.execute("RELEASE new_keys")
-        return admission
+        return admission, rows
 
     @staticmethod
     def _stored_versions(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[ReportKey, Essentials]:
