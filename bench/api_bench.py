@@ -452,14 +452,19 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"POST batch 100 / naive, reports/s: {batch['ratio_to_baseline']:.2f} (goal >= 20)")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_server_and_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The API server's settings and wrk's, shared by the API benchmarks."""
     parser.add_argument("--workers", type=int, default=API_WORKERS.default_value, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=API_THREADS.default_value, help="threads per worker")
     parser.add_argument("--duration", type=int, default=10, help="seconds per benchmark")
     parser.add_argument("--calibration-seconds", type=int, default=3, help="seconds per client calibration")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
     parser.add_argument("--client-threads", type=int, default=1, help="wrk threads")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_server_and_client_arguments(parser)
     parser.add_argument("--fixed-rate", type=int, default=1000, help="req/s of the open-loop last-location run")
     parser.add_argument("--fixed-seconds", type=float, default=20, help="seconds of the open-loop run")
     parser.add_argument("--force", action="store_true", help="run on a busy machine too; the results say so")

@@ -23,6 +23,7 @@ THROUGHPUT = (
     ("ingest_drain", "reports_per_s", "ceiling_reports_per_s", "bare paho", "reports/s"),
     ("ingest_live", "reports_per_s", "ceiling_reports_per_s", "bare paho", "reports/s"),
     ("api_reads", "last_location_req_per_s", "hello_req_per_s", "bare Flask hello", "req/s"),
+    ("api_summary", "summary_req_per_s", "last_location_req_per_s", "last-location", "req/s"),
     ("api_ingest_single", "req_per_s", "naive_req_per_s", "naive route", "req/s"),
     ("api_ingest_batch", "reports_per_s", "naive_reports_per_s", "naive route", "reports/s"),
     ("export", "rows_per_s", "baseline_rows_per_s", "pyarrow", "rows/s"),

@@ -6,7 +6,8 @@
 
 Runs, one after the other and each in its own process: bench/ingest_bench.py (ingest_drain and
 ingest_live), bench/scale_bench.py (1, 2, 3 subscriber replicas), bench/freshness_bench.py,
-bench/api_bench.py (API reads and ingest), bench/export_bench.py at 1,000,000 rows and again at
+bench/api_bench.py (API reads and ingest), bench/summary_bench.py (a 150,000-report order's summary
+beside its last location), bench/export_bench.py at 1,000,000 rows and again at
 10,000,000 (export_10m), each writing its own JSON. Then prints one table and writes summary.json
 and summary.png beside them. Every benchmark checks its own conditions (bench/conditions.py): a
 quiet machine before it starts, a ceiling that agrees with itself, a client with headroom; one that
@@ -59,6 +60,8 @@ STEPS = (
          ("--rate", "1000", "--seconds", "3")),
     Step("api", "api_bench.py", "api.json", ("--duration", "10", "--fixed-rate", "1000", "--fixed-seconds", "20"),
          ("--duration", "2", "--calibration-seconds", "1", "--fixed-rate", "1000", "--fixed-seconds", "3")),
+    Step("summary", "summary_bench.py", "summary_read.json", ("--reports", "150000", "--duration", "10"),
+         ("--reports", "20000", "--duration", "2", "--calibration-seconds", "1")),
     Step("export", "export_bench.py", "export.json", ("--reports", "1000000"), ("--reports", "20000", "--no-cli")),
     Step("export_10m", "export_bench.py", "export_10m.json", ("--reports", "10000000", "--no-cli", "--no-s3"),
          ("--reports", "40000", "--no-cli", "--no-s3")),
@@ -206,6 +209,19 @@ def api_entries(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def summary_read_entries(data: dict[str, Any]) -> dict[str, Any]:
+    figures = data["summary_read"]
+    return {
+        "api_summary": {
+            **figures,
+            "ceiling": f"GET last-location of the same order of {figures['reports_in_order']:,} reports",
+            "goal": ">= 0.7 of last-location, whatever the trip's length",
+            "goal_met": figures["ratio_to_last_location"] >= 0.7,
+            **conditions_of(data),
+        }
+    }
+
+
 def export_entry(data: dict[str, Any]) -> dict[str, Any]:
     """The figure is the export in a running Spark session (the ``--every`` exporter); the first
     export in a session and the whole ``deliverer export`` command (JVM start included) are beside it."""
@@ -238,6 +254,7 @@ ENTRIES: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], dict[str, A
     "scale": (("ingest_scale",), scale_entries),
     "freshness": (("freshness",), freshness_entries),
     "api": (("api_reads", "api_ingest_single", "api_ingest_batch"), api_entries),
+    "summary": (("api_summary",), summary_read_entries),
     "export": (("export",), lambda data: {"export": export_entry(data)}),
     "export_10m": (("export_10m",), lambda data: {"export_10m": export_entry(data)}),
 }
@@ -288,6 +305,10 @@ def table_lines(key: str, e: dict[str, Any]) -> list[Line]:
              f"at {n(e['achieved_req_per_s_at_1000'])} req/s, open loop", "", "p99 <= 10 ms at 1,000 req/s",
              e["p99_goal_met"]),
         ]
+    if key == "api_summary":
+        return [(key, f"{n(e['summary_req_per_s'])} req/s summary, {n(e['reports_in_order'])} reports",
+                 f"{n(e['last_location_req_per_s'])} req/s last-location", f"{e['ratio_to_last_location']:.2f}",
+                 e["goal"], e["goal_met"])]
     if key == "api_ingest_single":
         return [(key, f"{n(e['req_per_s'])} req/s", f"{n(e['naive_req_per_s'])} req/s naive",
                  f"{e['ratio_to_baseline']:.2f}", e["goal"], e["goal_met"])]

@@ -1,45 +1,32 @@
 """The summary of one order's trip: where it started and ended, how far and how fast.
 
-The distance is :func:`deliverer.geo.path_length_km` over the reports in time order, the same legs
-the lake's ``gold/order_trips`` adds up, so the API and the lake give one trip one length.
+The store keeps each trip's totals as it writes (:mod:`deliverer.store.trip_totals`): the distance is
+:func:`deliverer.geo.path_length_km` over the reports in time order, the same legs the lake's
+``gold/order_trips`` adds up, so the API and the lake give one trip one length, and the summary reads one
+record whatever the trip's length.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from deliverer.contract import LocationReport
-from deliverer.geo import path_length_km
-from deliverer.services.reads import history_pages, last_location
+from deliverer.services.reads import last_location
 from deliverer.store import Store
 
 
-@dataclass
+@dataclass(frozen=True)
 class TripSummary:
-    """Built from reports in time order, a page at a time, so a long history is never held whole."""
-
     order_id: str
-    first: LocationReport | None = None
-    last: LocationReport | None = None
-    points: int = 0
-    distance_km: float = 0.0
-    courier: str | None = None
+    first: LocationReport
+    last: LocationReport
+    points: int
+    distance_km: float
+    courier: str | None
     """Who the order belongs to now."""
 
-    def add(self, reports: Sequence[LocationReport]) -> None:
-        if not reports:
-            return
-        path = reports if self.last is None else [self.last, *reports]
-        self.distance_km += path_length_km((report.latitude, report.longitude) for report in path)
-        if self.first is None:
-            self.first = reports[0]
-        self.last = reports[-1]
-        self.points += len(reports)
-
     def to_json_dict(self) -> dict[str, Any]:
-        assert self.first is not None and self.last is not None
         duration_s = (self.last.timestamp - self.first.timestamp).total_seconds()
         return {
             "order_id": self.order_id,
@@ -55,13 +42,12 @@ class TripSummary:
 
 
 def trip_summary(store: Store, order_id: str) -> TripSummary:
-    """The order's trip over its whole stored history; raise NotFound for an order without reports."""
-    trip = TripSummary(order_id)
-    for page in history_pages(store, order_id):
-        trip.add(page)
-    if trip.points == 0:
-        # History may have been deleted by retention while the last location is kept.
-        trip.add([last_location(store, order_id)])
+    """The order's trip as the store keeps it; raise NotFound for an order without reports."""
     courier = store.order_courier(order_id)
-    trip.courier = courier.deliverer_id if courier else None
-    return trip
+    courier_id = courier.deliverer_id if courier else None
+    totals = store.trip_totals(order_id)
+    if totals is None:
+        # A store that kept no trip yet when its history was pruned still has the last location.
+        last = last_location(store, order_id)
+        return TripSummary(order_id, last, last, 1, 0.0, courier_id)
+    return TripSummary(order_id, totals.first, totals.last, totals.points, totals.distance_km, courier_id)

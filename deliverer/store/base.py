@@ -151,6 +151,25 @@ class HistoryCursor:
     msg_id: str
 
 
+@dataclass(frozen=True)
+class TripTotals:
+    """An order's trip as the store keeps it, updated by every write that inserts reports of the order.
+
+    The reports in trip order (:func:`deliverer.store.trip_totals.trip_key`: the history's time order),
+    the first and the last of them, how many, and the length of the path through them
+    (:func:`deliverer.geo.path_length_km`). Deleting history (retention) leaves the totals of the whole
+    trip and sets ``pruned``: a report inserted afterwards before the first or after the last adds its
+    leg, one inside the trip counts as a point only, since its neighbours may be gone.
+    """
+
+    order_id: str
+    first: LocationReport
+    last: LocationReport
+    points: int
+    distance_km: float
+    pruned: bool = False
+
+
 ReportKey = tuple[str, str]
 """``(deliverer_id, msg_id)``: what identifies a report (one courier's ids never collide with another's)."""
 
@@ -177,6 +196,11 @@ class Store(Protocol):
 
     def last_location(self, order_id: str) -> LocationReport | None: ...
 
+    def trip_totals(self, order_id: str) -> TripTotals | None:
+        """The order's trip, kept up to date by the writes: one read whatever the history's length.
+        None for an order without stored reports (or whose history was pruned before the store kept trips)."""
+        ...
+
     def order_courier(self, order_id: str) -> OrderCourier | None:
         """Who the order belongs to now; None before any report or handover."""
         ...
@@ -193,7 +217,8 @@ class Store(Protocol):
         limit: int = DEFAULT_HISTORY_LIMIT,
         after: HistoryCursor | None = None,
     ) -> list[LocationReport]:
-        """Reports of an order with since <= timestamp < until, oldest first."""
+        """Reports of an order with since <= timestamp < until, oldest first: by timestamp, then msg_id, then
+        deliverer_id (two couriers' reports of one order may share the first two after a handover)."""
         ...
 
     def rejected(
@@ -239,7 +264,8 @@ class Store(Protocol):
         ...
 
     def delete_between(self, start: datetime, end: datetime) -> int:
-        """Delete history with start <= timestamp < end (retention); last locations are kept."""
+        """Delete history with start <= timestamp < end (retention); last locations and trip totals are kept
+        (the totals marked ``pruned``)."""
         ...
 
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
@@ -280,5 +306,6 @@ class Store(Protocol):
         """Delete the history rows with exactly these ``(deliverer_id, msg_id)`` keys and no other (retention
         deletes what it verified elsewhere, so a report stored meanwhile stays); returns how many went.
         Keys not stored are skipped, so a retried call finishes the work of an interrupted one. Last
-        locations are kept. SQLite deletes in one transaction; MongoDB in batches, each idempotent."""
+        locations and trip totals are kept (the totals marked ``pruned``). SQLite deletes in one transaction;
+        MongoDB in batches, each idempotent."""
         ...

@@ -15,11 +15,12 @@ import threading
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from deliverer.contract import REPORT_FIELDS, DeliveryState, LocationReport
+from deliverer.store import trip_totals
 from deliverer.store.admission import admit, essentials_of, key_of, newest_per_order, recency
 from deliverer.store.base import (
     DEFAULT_HISTORY_LIMIT,
@@ -34,7 +35,9 @@ from deliverer.store.base import (
     ReportKey,
     StoredReport,
     StoreMissing,
+    TripTotals,
 )
+from deliverer.store.trip_totals import trip_key
 
 
 def _to_ms(moment: datetime) -> datetime:
@@ -69,6 +72,7 @@ class _Database:
     """In storage order: a key stored again after a delete goes to the end, with a new position."""
     by_order: dict[str, dict[ReportKey, _Stored]] = field(default_factory=dict)
     last: dict[str, LocationReport] = field(default_factory=dict)
+    trips: dict[str, TripTotals] = field(default_factory=dict)
     owners: dict[str, _Owner] = field(default_factory=dict)
     letters: dict[str, RejectedReport] = field(default_factory=dict)
     attempts: dict[str, tuple[int, datetime]] = field(default_factory=dict)
@@ -86,11 +90,30 @@ class _Database:
         stored = self.history.pop(key, None)
         if stored is None:
             return False
-        of_order = self.by_order[stored.report.order_id]
+        order_id = stored.report.order_id
+        self.trips[order_id] = replace(self.trips[order_id], pruned=True)
+        of_order = self.by_order[order_id]
         del of_order[key]
         if not of_order:
             del self.by_order[stored.report.order_id]
         return True
+
+    def add_to_trips(self, accepted: Sequence[LocationReport]) -> None:
+        by_order: dict[str, list[LocationReport]] = {}
+        for report in accepted:
+            by_order.setdefault(report.order_id, []).append(report)
+        for order_id, inserted in by_order.items():
+            stored = [s.report for s in self.by_order[order_id].values()]
+
+            def before(report: LocationReport, stored: list[LocationReport] = stored) -> LocationReport | None:
+                return max((r for r in stored if trip_key(r) < trip_key(report)), key=trip_key, default=None)
+
+            def after(report: LocationReport, stored: list[LocationReport] = stored) -> LocationReport | None:
+                return min((r for r in stored if trip_key(r) > trip_key(report)), key=trip_key, default=None)
+
+            totals = trip_totals.with_inserted(self.trips.get(order_id), order_id, inserted, before, after)
+            if totals is not None:
+                self.trips[order_id] = totals
 
     def add_letter(self, letter: RejectedReport) -> None:
         self.letter_ids += 1
@@ -152,6 +175,7 @@ class MemoryStore:
                 db.owners[order_id] = _Owner(deliverer_id, now)
             for report in admission.accepted:
                 db.add(report, now)
+            db.add_to_trips(admission.accepted)
             for report in newest_per_order(admission.accepted):
                 current = db.last.get(report.order_id)
                 if current is None or recency(report) > recency(current):
@@ -166,6 +190,10 @@ class MemoryStore:
     def last_location(self, order_id: str) -> LocationReport | None:
         with self._db.lock:
             return self._db.last.get(order_id)
+
+    def trip_totals(self, order_id: str) -> TripTotals | None:
+        with self._db.lock:
+            return self._db.trips.get(order_id)
 
     def order_courier(self, order_id: str) -> OrderCourier | None:
         with self._db.lock:
@@ -212,7 +240,7 @@ class MemoryStore:
         if after is not None:
             beyond = (_to_ms(after.timestamp), after.msg_id)
             reports = [r for r in reports if (r.timestamp, r.msg_id) > beyond]
-        reports.sort(key=lambda r: (r.timestamp, r.msg_id))
+        reports.sort(key=trip_key)
         return reports[: max(0, limit)]
 
     def rejected(

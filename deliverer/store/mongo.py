@@ -1,16 +1,18 @@
 """MongoDB backend (pymongo): production and the Docker Compose stack.
 
 Collections: ``locations`` (history, unique per ``(deliverer_id, msg_id)``), ``last_locations``
-(``_id`` is the order id), ``orders`` (``_id`` is the order id: its courier), ``order_handovers``,
-``rejected`` (dead letters) and ``delivery_attempts``.
+(``_id`` is the order id), ``trips`` (``_id`` is the order id: its trip, :mod:`.mongo_trips`),
+``orders`` (``_id`` is the order id: its courier), ``order_handovers``, ``rejected`` (dead letters)
+and ``delivery_attempts``.
 
 A standalone server (the Compose stack's) has no transactions, so a batch is several writes, each
 idempotent, ordered so that the whole batch tried again after a failure anywhere converges to
 what one atomic write would have left: the owners of new orders are claimed, the history inserted
 (a stored key is a duplicate), each order's last location replaced by the newest report of the
-batch, stored ones included, and the dead letters inserted under a key that a retry repeats. Every
-write is journaled and acknowledged by a majority before the call returns; a write concern that
-was not satisfied is an outage, whatever the documents' own results (:mod:`.mongo_errors`).
+batch, stored ones included, each order's trip brought up to date (versioned, so that concurrent
+writers and retries count each report once), and the dead letters inserted under a key that a retry
+repeats. Every write is journaled and acknowledged by a majority before the call returns; a write
+concern that was not satisfied is an outage, whatever the documents' own results (:mod:`.mongo_errors`).
 
 Opening checks the indexes and refuses a database that is not migrated; creating them and the data
 migrations are ``deliverer store migrate``'s job (:mod:`.mongo_schema`).
@@ -35,7 +37,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidName, PyMongoError
 
-from deliverer.contract import REPORT_FIELDS, DeliveryState, LocationReport
+from deliverer.contract import DeliveryState, LocationReport
 from deliverer.redact import without_secrets
 from deliverer.store import mongo_schema
 from deliverer.store.admission import (
@@ -61,9 +63,13 @@ from deliverer.store.base import (
     ReportKey,
     StoredReport,
     StoreUnavailable,
+    TripTotals,
 )
 from deliverer.store.mongo_errors import MongoWriteRefused, duplicates_of, guarded
 from deliverer.store.mongo_schema import INDEXES, StoreNotMigrated
+from deliverer.store.mongo_trips import TRIP_ORDER, TRIPS, totals_of_document, update_trips
+from deliverer.store.mongo_trips import report_document as _document
+from deliverer.store.mongo_trips import report_of as _report
 from deliverer.usage import UsageError
 
 __all__ = ["INDEXES", "MongoStore", "MongoWriteRefused", "StoreNotMigrated", "Timeouts", "client_options"]
@@ -140,19 +146,6 @@ def client_options(url: str, timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
     }
     options = {name: value for name, value in defaults.items() if not set(_URL_SPELLINGS[name]) & set(given)}
     return {**options, "tz_aware": True}
-
-
-def _document(report: LocationReport) -> dict[str, Any]:
-    doc = {name: getattr(report, name) for name in REPORT_FIELDS}
-    doc["delivery_state"] = report.delivery_state.value
-    return {k: v for k, v in doc.items() if v is not None}
-
-
-def _report(doc: dict[str, Any]) -> LocationReport:
-    values = {name: doc[name] for name in REPORT_FIELDS if doc.get(name) is not None}
-    values["timestamp"] = values["timestamp"].astimezone(UTC)
-    values["delivery_state"] = DeliveryState(values["delivery_state"])
-    return LocationReport.model_construct(**values)
 
 
 def _older_than(doc: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +243,7 @@ class MongoStore:
         self._attempts = database["delivery_attempts"]
         self._orders = database["orders"]
         self._handovers = database["order_handovers"]
+        self._trips = database[TRIPS]
 
     def __repr__(self) -> str:
         return f"MongoStore({self._database.name!r})"
@@ -291,10 +285,11 @@ class MongoStore:
                         refused.extend(admit([report], again, {}, now).refused)
                 accepted = [r for i, r in enumerate(accepted) if i not in raced]
         # Stored duplicates take part: a retry of a batch whose history was written, but not its last
-        # locations, finishes the job; for any other, replacing with the same report changes nothing.
-        self._update_last_locations(
-            [*accepted, *(r for r in reports if stored.get(key_of(r)) == essentials_of(r))], now
-        )
+        # locations or trips, finishes the job; for any other, replacing with the same report changes
+        # nothing, and a trip tells what it counted (mongo_trips).
+        given_again = [r for r in reports if stored.get(key_of(r)) == essentials_of(r)]
+        self._update_last_locations([*accepted, *given_again], now)
+        update_trips(self._database, accepted, given_again)
         self._insert_letters([*rejected, *refused])
         return InsertResult(
             inserted=len(accepted), duplicates=duplicates, rejected=len(rejected), refused=tuple(refused)
@@ -450,6 +445,10 @@ class MongoStore:
         doc = self._guard(self._last.find_one, {"_id": order_id})
         return _report(doc) if doc else None
 
+    def trip_totals(self, order_id: str) -> TripTotals | None:
+        doc = self._guard(self._trips.find_one, {"_id": order_id})
+        return totals_of_document(doc) if doc else None
+
     def history(
         self,
         order_id: str,
@@ -475,7 +474,7 @@ class MongoStore:
             ]
         cursor = (
             self._locations.find(query, {"_id": False, "ingested_at": False})
-            .sort([("timestamp", ASCENDING), ("msg_id", ASCENDING)])
+            .sort(TRIP_ORDER)
             .limit(limit)
         )
         return [_report(doc) for doc in self._guard(list, cursor)]
@@ -581,9 +580,12 @@ class MongoStore:
         window = {"timestamp": {"$gte": start, "$lt": end}}
         deleted = 0
         while True:
-            batch = self._guard(lambda: list(self._locations.find(window, {"_id": True}).limit(DELETE_BATCH)))
+            batch = self._guard(
+                lambda: list(self._locations.find(window, {"_id": True, "order_id": True}).limit(DELETE_BATCH))
+            )
             if not batch:
                 return deleted
+            self._mark_pruned(doc["order_id"] for doc in batch)
             result = self._guard(
                 self._locations.bulk_write, [DeleteOne({"_id": doc["_id"]}) for doc in batch], ordered=False
             )
@@ -664,5 +666,20 @@ class MongoStore:
                     for deliverer_id, ids in ids_by_courier.items()
                 ]
             }
+            found = self._guard(lambda q=query: list(self._locations.find(q, {"_id": False, "order_id": True})))
+            self._mark_pruned(doc["order_id"] for doc in found)
             deleted += int(self._guard(self._locations.delete_many, query).deleted_count)
         return deleted
+
+    def _mark_pruned(self, order_ids: Iterable[str]) -> None:
+        """Mark the trips of orders whose history is about to be deleted, before it is: a trip marked and
+        not pruned (the delete failed) only counts later reports inside it without their legs, where one
+        pruned and not marked would be recomputed from what is left. The version changes, so a writer
+        that read the trip before recomputes it from a fresh read."""
+        orders = list(set(order_ids))
+        if orders:
+            self._guard(
+                self._trips.update_many,
+                {"_id": {"$in": orders}, "pruned": {"$ne": True}},
+                {"$set": {"pruned": True}, "$inc": {"version": 1}},
+            )

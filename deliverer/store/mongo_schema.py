@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from deliverer.store import mongo_trips
 from deliverer.store.base import StoreUnavailable
 from deliverer.store.mongo_errors import guarded, is_outage
 
@@ -178,7 +179,9 @@ def migrate(database: Database[Any]) -> list[str]:
 
     Idempotent and resumable: each step looks at what is there first, and the index of msg_ids is
     dropped only once history is unique per courier and every order has its owner, so a migration
-    interrupted anywhere is finished by the next run.
+    interrupted anywhere is finished by the next run. Orders without a trip get theirs from history
+    (writers give an order without one its trip themselves, so a service started before the migration
+    finished leaves nothing wrong behind).
     """
     existing = index_specs(database)
     blocking = [p for p in problems(existing) if p.blocking]
@@ -196,6 +199,9 @@ def migrate(database: Database[Any]) -> list[str]:
             database["locations"].aggregate(OWNERS_FROM_HISTORY, allowDiskUse=True)
         ))
         steps.append("gave every order without a courier the courier of its earliest report")
+    given = mongo_trips.backfill(database)
+    if given:
+        steps.append(f"orders given their trip from their history: {given}")
     for collection, superseded in SUPERSEDED.items():
         for name in superseded:
             if name in existing[collection]:

@@ -13,11 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from deliverer.contract import REPORT_FIELDS, DeliveryState, LocationReport
+from deliverer.geo import haversine_km
+from deliverer.store import trip_totals
 from deliverer.store.admission import (
     ESSENTIAL_FIELDS,
     RECENCY_FIELDS,
@@ -40,7 +43,9 @@ from deliverer.store.base import (
     StoredReport,
     StoreMissing,
     StoreUnavailable,
+    TripTotals,
 )
+from deliverer.store.trip_totals import trip_key
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +66,22 @@ _NEWEST_FIRST = ", ".join(f"{column} DESC" for column in _RECENCY_COLUMNS)
 _KEYS_PER_QUERY = 400
 """Keys per lookup: well below SQLite's limit of bound parameters."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the current schema: 1 keys history by ``(deliverer_id, msg_id)``
-and records who each order belongs to. A version-0 file is migrated in place when opened."""
+and records who each order belongs to; 2 keeps each order's trip (``trips``). An older file is
+migrated in place when opened."""
+
+_TRIP_END_COLUMNS = tuple(c for c in REPORT_COLUMNS if c != "order_id")
+"""A trip's first and last reports are kept whole, as ``first_*`` and ``last_*`` columns."""
+_TRIP_COLUMNS = (
+    "order_id", "points", "distance_km", "pruned",
+    *(f"first_{c}" for c in _TRIP_END_COLUMNS), *(f"last_{c}" for c in _TRIP_END_COLUMNS),
+)
+_TRIP_COLS = ", ".join(_TRIP_COLUMNS)
+_TRIP_ORDER = ("ts_ms", "msg_id", "deliverer_id")
+"""Trip order (:func:`deliverer.store.trip_totals.trip_key`) in columns: the history's order too."""
+_IN_TRIP_ORDER = ", ".join(_TRIP_ORDER)
+_IN_REVERSE_TRIP_ORDER = ", ".join(f"{c} DESC" for c in _TRIP_ORDER)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS locations (
@@ -81,6 +99,7 @@ CREATE TABLE IF NOT EXISTS locations (
     ingested_ms INTEGER NOT NULL,
     PRIMARY KEY (deliverer_id, msg_id)
 );
+-- An order's history by time; ties in time (rare) are sorted, so that a write stays cheap.
 CREATE INDEX IF NOT EXISTS locations_order_ts ON locations (order_id, ts_ms DESC);
 CREATE INDEX IF NOT EXISTS locations_ts ON locations (ts_ms);
 CREATE INDEX IF NOT EXISTS locations_ingested ON locations (ingested_ms);
@@ -133,6 +152,32 @@ CREATE INDEX IF NOT EXISTS locations_order_ingest ON locations (order_id);
 CREATE INDEX IF NOT EXISTS last_locations_recent ON last_locations (ts_ms DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS last_locations_active ON last_locations (ts_ms DESC, order_id DESC)
     WHERE delivery_state <> 'arrived';
+CREATE TABLE IF NOT EXISTS trips (
+    order_id TEXT NOT NULL PRIMARY KEY,
+    points INTEGER NOT NULL,
+    distance_km REAL NOT NULL,
+    pruned INTEGER NOT NULL,
+    first_msg_id TEXT NOT NULL,
+    first_deliverer_id TEXT NOT NULL,
+    first_delivery_state TEXT NOT NULL,
+    first_ts_ms INTEGER NOT NULL,
+    first_latitude REAL NOT NULL,
+    first_longitude REAL NOT NULL,
+    first_speed_kmh REAL,
+    first_heading REAL,
+    first_accuracy_m REAL,
+    first_seq INTEGER,
+    last_msg_id TEXT NOT NULL,
+    last_deliverer_id TEXT NOT NULL,
+    last_delivery_state TEXT NOT NULL,
+    last_ts_ms INTEGER NOT NULL,
+    last_latitude REAL NOT NULL,
+    last_longitude REAL NOT NULL,
+    last_speed_kmh REAL,
+    last_heading REAL,
+    last_accuracy_m REAL,
+    last_seq INTEGER
+);
 """
 
 _UPSERT_LAST = f"""
@@ -180,6 +225,11 @@ ON CONFLICT (order_id) DO NOTHING
 """
 """An existing order belongs to the courier of its earliest report."""
 
+_UPSERT_TRIP = (
+    f"INSERT INTO trips ({_TRIP_COLS}) VALUES ({', '.join('?' for _ in _TRIP_COLUMNS)})"
+    f" ON CONFLICT (order_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _TRIP_COLUMNS[1:])}"
+)
+
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
@@ -221,6 +271,158 @@ def _is_outage(exc: sqlite3.Error) -> bool:
     come from what was written and would fail the same way on every retry.
     """
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+def _trip(row: tuple[Any, ...]) -> TripTotals:
+    """A ``trips`` row (``_TRIP_COLUMNS`` order) as totals."""
+    order_id, points, distance_km, pruned = row[:4]
+    width = len(_TRIP_END_COLUMNS)
+    first, last = row[4 : 4 + width], row[4 + width :]
+    return TripTotals(
+        order_id, _report((first[0], order_id, *first[1:])), _report((last[0], order_id, *last[1:])),
+        points, distance_km, bool(pruned),
+    )
+
+
+def _trip_row(trip: TripTotals) -> tuple[Any, ...]:
+    first, last = _row(trip.first), _row(trip.last)
+    return (trip.order_id, trip.points, trip.distance_km, int(trip.pruned), first[0], *first[2:], last[0], *last[2:])
+
+
+_NEIGHBOUR = (
+    f"SELECT {_COLS} FROM locations WHERE order_id = ? AND ts_ms {{cmp}}= ?"
+    " AND (ts_ms {cmp} ? OR msg_id {cmp} ? OR (msg_id = ? AND deliverer_id {cmp} ?))"
+    " ORDER BY {order} LIMIT 1"
+)
+_BEFORE = _NEIGHBOUR.format(cmp="<", order=_IN_REVERSE_TRIP_ORDER)
+_AFTER = _NEIGHBOUR.format(cmp=">", order=_IN_TRIP_ORDER)
+"""The order's stored report just before (after) one in trip order: ``locations_order_ts`` walks the time
+from there, and only the reports of one millisecond are sorted."""
+
+
+_LATITUDE, _LONGITUDE = REPORT_COLUMNS.index("latitude"), REPORT_COLUMNS.index("longitude")
+_TS_MS, _MSG_ID, _DELIVERER_ID = (REPORT_COLUMNS.index(c) for c in _TRIP_ORDER)
+
+
+def _row_trip_key(row: tuple[Any, ...]) -> tuple[int, str, str]:
+    """:func:`deliverer.store.trip_totals.trip_key` of a report's row."""
+    return (row[_TS_MS], row[_MSG_ID], row[_DELIVERER_ID])
+
+
+def _row_path_km(rows: Sequence[tuple[Any, ...]]) -> float:
+    total = 0.0
+    for a, b in pairwise(rows):
+        total += haversine_km(a[_LATITUDE], a[_LONGITUDE], b[_LATITUDE], b[_LONGITUDE])
+    return total
+
+
+def _end_columns(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A report's row as a trip's ``first_*`` or ``last_*`` columns (``_TRIP_END_COLUMNS``)."""
+    return (row[0], *row[2:])
+
+
+_EXTEND_TRIP = (
+    "UPDATE trips SET points = points + ?, distance_km = distance_km + ?, "
+    + ", ".join(f"last_{c} = ?" for c in _TRIP_END_COLUMNS)
+    + " WHERE order_id = ?"
+)
+_TRIP_LAST = "order_id, last_ts_ms, last_msg_id, last_deliverer_id, last_latitude, last_longitude"
+
+
+def _add_to_trips(
+    conn: sqlite3.Connection, inserted: Sequence[LocationReport], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Update the trips of the orders a write inserted reports of, inside the write's transaction.
+
+    A fleet's batch holds many orders with a report or two each, nearly all after their trip's last:
+    for those the write reads the last's key and position and adds a leg, from the rows' values, without
+    building a report. Only an order whose new reports reach back into (or before) its stored trip takes
+    :func:`deliverer.store.trip_totals.with_inserted`, with its neighbours looked up.
+    """
+    by_order: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_order.setdefault(row[1], []).append(row)
+    if not by_order:
+        return
+    stored_last: dict[str, tuple[Any, ...]] = {}
+    orders = list(by_order)
+    for start in range(0, len(orders), _KEYS_PER_QUERY):
+        chunk = orders[start : start + _KEYS_PER_QUERY]
+        marks = ", ".join("?" for _ in chunk)
+        for row in conn.execute(f"SELECT {_TRIP_LAST} FROM trips WHERE order_id IN ({marks})", chunk):
+            stored_last[row[0]] = row
+    created: list[tuple[Any, ...]] = []
+    extended: list[tuple[Any, ...]] = []
+    reaching_back: list[str] = []
+    for order_id, added in by_order.items():
+        if len(added) > 1:
+            added.sort(key=_row_trip_key)
+        last = stored_last.get(order_id)
+        if last is None:
+            created.append(
+                (order_id, len(added), _row_path_km(added), 0, *_end_columns(added[0]), *_end_columns(added[-1]))
+            )
+        elif _row_trip_key(added[0]) > last[1:4]:
+            first = added[0]
+            leg = haversine_km(last[4], last[5], first[_LATITUDE], first[_LONGITUDE])
+            extended.append((len(added), leg + _row_path_km(added), *_end_columns(added[-1]), order_id))
+        else:
+            reaching_back.append(order_id)
+    conn.executemany(_UPSERT_TRIP, created)
+    conn.executemany(_EXTEND_TRIP, extended)
+    if reaching_back:
+        _add_reaching_back(conn, [r for r in inserted if r.order_id in set(reaching_back)])
+
+
+def _add_reaching_back(conn: sqlite3.Connection, inserted: Sequence[LocationReport]) -> None:
+    """The general rule for orders with reports before their stored trip's last: their whole trip row is
+    read and the neighbours of the reports inside it are looked up."""
+    by_order: dict[str, list[LocationReport]] = {}
+    for report in inserted:
+        by_order.setdefault(report.order_id, []).append(report)
+
+    def neighbour(sql: str) -> Callable[[LocationReport], LocationReport | None]:
+        def find(report: LocationReport) -> LocationReport | None:
+            ts_ms, msg_id, deliverer_id = trip_key(report)
+            row = conn.execute(sql, (report.order_id, ts_ms, ts_ms, msg_id, msg_id, deliverer_id)).fetchone()
+            return _report(row) if row else None
+
+        return find
+
+    before, after = neighbour(_BEFORE), neighbour(_AFTER)
+    rows = []
+    for order_id, reports in by_order.items():
+        stored = conn.execute(f"SELECT {_TRIP_COLS} FROM trips WHERE order_id = ?", (order_id,)).fetchone()
+        totals = trip_totals.with_inserted(_trip(stored), order_id, reports, before, after)
+        if totals is not None:
+            rows.append(_trip_row(totals))
+    conn.executemany(_UPSERT_TRIP, rows)
+
+
+
+
+def _trips_from_history(conn: sqlite3.Connection) -> None:
+    """Every order's trip from its stored history, walked once in trip order (``totals_of``'s legs, from
+    the rows' coordinates: a report is built only for each trip's first and last)."""
+    trips: list[tuple[Any, ...]] = []
+    first: tuple[Any, ...] | None = None
+    previous: tuple[Any, ...] = ()
+    points, distance = 0, 0.0
+
+    def close_trip() -> None:
+        if first is not None:
+            trips.append(_trip_row(TripTotals(first[1], _report(first), _report(previous), points, distance)))
+
+    for row in conn.execute(f"SELECT {_COLS} FROM locations ORDER BY order_id, {_IN_TRIP_ORDER}"):
+        if first is None or row[1] != first[1]:
+            close_trip()
+            first, points, distance = row, 0, 0.0
+        else:
+            distance += haversine_km(previous[_LATITUDE], previous[_LONGITUDE], row[_LATITUDE], row[_LONGITUDE])
+        previous = row
+        points += 1
+    close_trip()
+    conn.executemany(_UPSERT_TRIP, trips)
 
 
 _REJECTED_COLUMNS = "received_ms, topic, reason, message, payload, payload_size, id"
@@ -280,8 +482,7 @@ class SQLiteStore:
                 )
             has_history = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'locations'").fetchone()
             if version == 0 and has_history:
-                log.info("migrating SQLite store %s to schema %d (history keyed by courier and msg_id)",
-                         self.path, SCHEMA_VERSION)
+                log.info("migrating SQLite store %s to schema 1 (history keyed by courier and msg_id)", self.path)
                 for statement in MIGRATE_TO_1.split(";\n"):
                     if statement.strip():
                         conn.execute(statement)
@@ -290,6 +491,9 @@ class SQLiteStore:
                     conn.execute(statement)
             if version == 0 and has_history:
                 conn.execute(OWNERS_FROM_HISTORY)
+            if version < 2 and has_history:
+                log.info("migrating SQLite store %s to schema 2 (each order's trip kept)", self.path)
+                _trips_from_history(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -338,12 +542,13 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # Read and written in one IMMEDIATE transaction: no other writer in between.
-                admission = self._admit(conn, reports, now, now_ms)
+                admission, inserted_rows = self._admit(conn, reports, now, now_ms)
                 conn.executemany(
                     "INSERT INTO orders (order_id, deliverer_id, since_ms) VALUES (?, ?, ?)",
                     [(order_id, deliverer_id, now_ms) for order_id, deliverer_id in admission.new_owners.items()],
                 )
                 conn.executemany(_UPSERT_LAST, [(*_row(r), now_ms) for r in newest_per_order(admission.accepted)])
+                _add_to_trips(conn, admission.accepted, inserted_rows)
                 conn.executemany(
                     "INSERT INTO rejected (received_ms, topic, reason, message, payload, payload_size)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -368,8 +573,8 @@ class SQLiteStore:
 
     def _admit(
         self, conn: sqlite3.Connection, reports: Sequence[LocationReport], now: datetime, now_ms: int
-    ) -> Admission:
-        """Sort the batch and insert the history it adds.
+    ) -> tuple[Admission, list[tuple[Any, ...]]]:
+        """Sort the batch and insert the history it adds; return the sorting and the inserted rows.
 
         Most batches hold only new keys, so they are inserted first as if none were stored; only
         when that proves wrong (a redelivery, a conflict, another courier's order) is the insert
@@ -380,19 +585,20 @@ class SQLiteStore:
         insert = f"INSERT INTO locations ({_COLS}, ingested_ms) VALUES ({_MARKS}, ?)"
         conn.execute("SAVEPOINT new_keys")
         if not admission.refused:
+            rows = list(map(_row, admission.accepted))
             before = conn.total_changes
             conn.executemany(
-                insert + " ON CONFLICT (deliverer_id, msg_id) DO NOTHING",
-                [(*_row(r), now_ms) for r in admission.accepted],
+                insert + " ON CONFLICT (deliverer_id, msg_id) DO NOTHING", [(*row, now_ms) for row in rows]
             )
-            if conn.total_changes - before == len(admission.accepted):
+            if conn.total_changes - before == len(rows):
                 conn.execute("RELEASE new_keys")
-                return admission
+                return admission, rows
             conn.execute("ROLLBACK TO new_keys")
         admission = admit(reports, self._stored_versions(conn, reports), owners, now)
-        conn.executemany(insert, [(*_row(r), now_ms) for r in admission.accepted])
+        rows = list(map(_row, admission.accepted))
+        conn.executemany(insert, [(*row, now_ms) for row in rows])
         conn.execute("RELEASE new_keys")
-        return admission
+        return admission, rows
 
     @staticmethod
     def _stored_versions(conn: sqlite3.Connection, reports: Sequence[LocationReport]) -> dict[ReportKey, Essentials]:
@@ -480,6 +686,10 @@ class SQLiteStore:
         row = self._query_one(f"SELECT {_COLS} FROM last_locations WHERE order_id = ?", (order_id,))
         return _report(row) if row else None
 
+    def trip_totals(self, order_id: str) -> TripTotals | None:
+        row = self._query_one(f"SELECT {_TRIP_COLS} FROM trips WHERE order_id = ?", (order_id,))
+        return _trip(row) if row else None
+
     def history(
         self,
         order_id: str,
@@ -501,7 +711,7 @@ class SQLiteStore:
             params.extend([_ms(after.timestamp), _ms(after.timestamp), after.msg_id])
         sql = (
             f"SELECT {_COLS} FROM locations WHERE {' AND '.join(clauses)}"
-            " ORDER BY ts_ms, msg_id LIMIT ?"
+            f" ORDER BY {_IN_TRIP_ORDER} LIMIT ?"
         )
         return [_report(row) for row in self._query(sql, (*params, max(0, limit)))]
 
@@ -612,13 +822,19 @@ class SQLiteStore:
         return [row[0] for row in rows]
 
     def delete_between(self, start: datetime, end: datetime) -> int:
+        window = (_ms(start), _ms(end))
+        conn = self._conn()
         try:
-            cursor = self._conn().execute(
-                "DELETE FROM locations WHERE ts_ms >= ? AND ts_ms < ?", (_ms(start), _ms(end))
-            )
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "UPDATE trips SET pruned = 1 WHERE pruned = 0 AND order_id IN"
+                    " (SELECT order_id FROM locations WHERE ts_ms >= ? AND ts_ms < ?)",
+                    window,
+                )
+                return conn.execute("DELETE FROM locations WHERE ts_ms >= ? AND ts_ms < ?", window).rowcount
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"SQLite store {self.path}: delete failed: {exc}") from exc
-        return cursor.rowcount
 
     def last_location_of_deliverer(self, deliverer_id: str) -> LocationReport | None:
         row = self._query_one(
@@ -704,8 +920,27 @@ class SQLiteStore:
             raise
 
     def delete_reports(self, keys: Iterable[ReportKey]) -> int:
-        """One transaction: the keys the caller checked, and nothing stored meanwhile."""
-        return self._write_many("DELETE FROM locations WHERE deliverer_id = ? AND msg_id = ?", list(keys))
+        """One transaction: the keys the caller checked, and nothing stored meanwhile; their trips are
+        marked pruned in it."""
+        doomed = list(keys)
+        if not doomed:
+            return 0
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "UPDATE trips SET pruned = 1 WHERE pruned = 0 AND order_id ="
+                    " (SELECT order_id FROM locations WHERE deliverer_id = ? AND msg_id = ?)",
+                    doomed,
+                )
+                before = conn.total_changes
+                conn.executemany("DELETE FROM locations WHERE deliverer_id = ? AND msg_id = ?", doomed)
+                return conn.total_changes - before
+        except sqlite3.Error as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(f"SQLite store {self.path}: delete failed: {exc}") from exc
+            raise
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,13 +156,27 @@ def test_summary_of_a_single_report_has_no_speed(client: FlaskClient, store: Sto
     assert summary["avg_speed_kmh"] is None
 
 
-def test_summary_falls_back_to_the_last_location_after_retention(client: FlaskClient, store: Store) -> None:
+def test_summary_keeps_the_whole_trip_after_retention(client: FlaskClient, store: Store) -> None:
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    store.insert_batch(trip("old", 5, start))
+    before = body_of(client.get("/v1/orders/old/summary"))
+    store.delete_between(start - timedelta(days=1), start + timedelta(days=1))
+    assert body_of(client.get("/v1/orders/old/locations"))["items"] == []
+    assert body_of(client.get("/v1/orders/old/summary")) == before
+    assert (before["points"], before["first"]["msg_id"], before["last"]["msg_id"]) == (5, "old-0", "old-4")
+
+
+def test_summary_of_an_order_pruned_before_the_store_kept_trips_is_its_last_location(
+    client: FlaskClient, store: Store, sqlite_url: str
+) -> None:
     start = datetime(2026, 1, 5, tzinfo=UTC)
     store.insert_batch(trip("old", 5, start))
     store.delete_between(start - timedelta(days=1), start + timedelta(days=1))
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as older_release:
+        older_release.execute("DELETE FROM trips")
     summary = body_of(client.get("/v1/orders/old/summary"))
-    assert summary["points"] == 1
-    assert summary["last"]["msg_id"] == "old-4"
+    assert (summary["points"], summary["distance_km"]) == (1, 0)
+    assert summary["first"]["msg_id"] == summary["last"]["msg_id"] == "old-4"
 
 
 def test_store_that_cannot_open_is_503_on_reads(make_app: Callable[..., Flask], tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from pymongo import ASCENDING, DESCENDING, MongoClient, monitoring
 
 from deliverer.contract import LocationReport
+from deliverer.geo import haversine_km
 from deliverer.store import RejectedReport, open_store
 from deliverer.store.mongo_schema import StoreNotMigrated
 from deliverer_cli.store import migrate_store
@@ -62,12 +63,16 @@ def test_the_previous_releases_database_is_migrated_by_the_application_account(
     steps = migrate_store(fresh_mongo_url)
 
     assert "gave every order without a courier the courier of its earliest report" in steps
+    assert "orders given their trip from their history: 1" in steps
     assert "dropped index locations.msg_id_unique (superseded)" in steps
     assert "dropped index rejected.received_at (superseded)" in steps
     store = open_store(fresh_mongo_url)
     try:
         owner = store.order_courier("o1")
         assert owner is not None and owner.deliverer_id == "d1"
+        trip = store.trip_totals("o1")
+        assert trip is not None and (trip.points, trip.first.msg_id, trip.last.msg_id) == (2, "m1", "m2")
+        assert trip.distance_km == pytest.approx(haversine_km(45.0, 9.0, 45.1, 9.1), rel=1e-12)
         assert store.insert_batch([report("o3", "m1", T0, courier="d3")]).inserted == 1, "m1 is d1's id, not d3's"
         store.insert_batch([], [RejectedReport.of(T0, "deliverers/d1/location", "not_json", "m", b"{")])
         assert store.counts().rejected == 3

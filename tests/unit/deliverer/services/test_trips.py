@@ -1,4 +1,4 @@
-"""The trip summary: pages added up leg by leg, and the service's read of a whole stored history."""
+"""The trip summary: the store's totals as the API shows them, and the service's reads."""
 
 from __future__ import annotations
 
@@ -23,28 +23,24 @@ def at(minute: int, lat: float, lon: float, state: DeliveryState = DeliveryState
     )
 
 
-def test_summary_adds_up_pages() -> None:
-    trip = TripSummary("o")
-    trip.add([at(0, 45.0, 9.0, DeliveryState.START), at(10, 45.05, 9.0)])
-    trip.add([at(30, 45.05, 9.05, DeliveryState.ARRIVED)])
-    summary = trip.to_json_dict()
-    distance = haversine_km(45.0, 9.0, 45.05, 9.0) + haversine_km(45.05, 9.0, 45.05, 9.05)
-    assert summary["points"] == 3
-    assert summary["delivery_state"] == "arrived"
-    assert summary["first"]["msg_id"] == "m0"
-    assert summary["last"]["msg_id"] == "m30"
+def test_the_summary_s_figures() -> None:
+    distance = 1.234567
+    summary = TripSummary(
+        "o", at(0, 45.0, 9.0, DeliveryState.START), at(30, 45.05, 9.05, DeliveryState.ARRIVED), 3, distance, "c"
+    ).to_json_dict()
+    assert (summary["points"], summary["delivery_state"], summary["courier"]) == (3, "arrived", "c")
+    assert (summary["first"]["msg_id"], summary["last"]["msg_id"]) == ("m0", "m30")
     assert summary["duration_s"] == 1800
-    assert summary["distance_km"] == pytest.approx(distance, abs=1e-4)
-    assert summary["avg_speed_kmh"] == pytest.approx(distance * 2, abs=0.01)
+    assert summary["distance_km"] == 1.2346, "rounded to 0.1 m"
+    assert summary["avg_speed_kmh"] == round(distance * 2, 2)
 
 
 def test_standing_still_has_no_average_speed() -> None:
-    trip = TripSummary("o")
-    trip.add([at(0, 45.0, 9.0)])
-    assert trip.to_json_dict()["avg_speed_kmh"] is None
+    report = at(0, 45.0, 9.0)
+    assert TripSummary("o", report, report, 1, 0.0, "c").to_json_dict()["avg_speed_kmh"] is None
 
 
-def test_a_history_longer_than_one_store_page_is_summed_across_the_pages() -> None:
+def test_a_history_longer_than_one_store_page_is_one_trip() -> None:
     store = MemoryStore()
     points = MAX_HISTORY_LIMIT + 5
     store.insert_batch([at(minute, 45.0 + minute * 1e-3, 9.0) for minute in range(points)])

@@ -124,6 +124,9 @@ class CollectionDouble:
     def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         return self._answer("bulk_write", *args, **kwargs) or WriteResultDouble()
 
+    def update_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._answer("update_many", *args, **kwargs) or WriteResultDouble()
+
     def delete_many(self, *args: Any, **kwargs: Any) -> Any:
         return self._answer("delete_many", *args, **kwargs) or WriteResultDouble()
 

@@ -179,7 +179,7 @@ def test_a_dead_letter_stored_by_an_earlier_attempt_is_not_an_error() -> None:
 
 def test_a_day_is_deleted_in_bounded_batches_and_a_retry_finishes_an_interrupted_delete() -> None:
     batch = mongo.DELETE_BATCH
-    ids = [{"_id": n} for n in range(2 * batch + batch // 2)]
+    ids = [{"_id": n, "order_id": f"o{n % 3}"} for n in range(2 * batch + batch // 2)]
     db = DatabaseDouble()
     locations = db["locations"]
     locations.script("find", ids[:batch], ids[batch:], ids[batch:], ids[2 * batch:], [])
@@ -193,6 +193,9 @@ def test_a_day_is_deleted_in_bounded_batches_and_a_retry_finishes_an_interrupted
     assert store.delete_between(T0, T0 + timedelta(days=1)) == batch + batch // 2
     assert all(len(call.args[0]) <= batch for call in locations.called("bulk_write"))
     assert locations.called("delete_many") == [], "one delete_many for a whole day is neither bounded nor retryable"
+    marks = db["trips"].called("update_many")
+    assert len(marks) == 4, "each batch's trips are marked pruned before it is deleted"
+    assert sorted(marks[0].args[0]["_id"]["$in"]) == ["o0", "o1", "o2"]
 
 
 def test_a_history_limit_of_zero_or_less_is_empty_as_on_sqlite() -> None:

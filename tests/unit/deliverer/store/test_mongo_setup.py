@@ -10,7 +10,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from deliverer.store import StoreUnavailable, mongo
+from deliverer.store import StoreUnavailable, mongo, mongo_trips
 from tests.unit.deliverer.store.mongo_doubles import DatabaseDouble
 
 URL = "mongodb://app:secret@db.example:27017/deliverer"
@@ -133,8 +133,9 @@ def test_migrate_builds_the_courier_key_and_owners_before_dropping_the_msg_id_in
     steps = mongo.MongoStore.over(db).migrate()
 
     order = [call.method for call in locations.calls if call.method in ("create_indexes", "aggregate", "drop_index")]
-    assert order == ["create_indexes", "aggregate", "drop_index"]
-    [merge] = locations.called("aggregate")
+    assert order == ["create_indexes", "aggregate", "aggregate", "drop_index"], "owners, then the orders' trips"
+    merge, orders_with_history = locations.called("aggregate")
+    assert orders_with_history.args[0] == mongo_trips.ORDERS_WITH_HISTORY
     assert merge.args[0][-1]["$merge"]["whenMatched"] == "keepExisting", "an owner set since is kept"
     assert "msg_id_unique" not in locations.indexes
     assert steps == [
