@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-# Last on the path: bench/profile.py must not hide the standard library's profile module, which
-# cProfile imports (pyspark does, in whichever test later shares this process).
+# Last on the path, so that no script name can hide a standard-library module (cProfile imports profile,
+# pyspark imports cProfile; tests/unit/bench/test_script_names.py keeps the names apart too).
 if str(BENCH) not in sys.path:
     sys.path.append(str(BENCH))

@@ -1,7 +1,7 @@
 """Where the time goes: py-spy samples the subscriber draining a backlog, or the API under wrk.
 
-    python bench/profile.py subscriber [--reports 60000] [--protocol 5|3.1.1] [--top 25]
-    python bench/profile.py api [--scenario get_last_location] [--seconds 8] [--top 25]
+    python bench/hotspots.py subscriber [--reports 60000] [--protocol 5|3.1.1] [--top 25]
+    python bench/hotspots.py api [--scenario get_last_location] [--seconds 8] [--top 25]
 
 ``subscriber``: the drain of bench/ingest_bench.py (same broker config, same pre-encoded backlog)
 with py-spy attached to ``deliverer subscribe`` from its start. ``api``: one scenario of
