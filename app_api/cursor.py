@@ -1,4 +1,5 @@
-"""History page cursors: an opaque, URL-safe string that names the last row a client has seen."""
+"""History page cursors: an opaque, URL-safe string that names the last row a client has seen (its
+timestamp, msg_id and courier; a cursor of an earlier release, without the courier, still works)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import binascii
 import json
 from datetime import UTC, datetime
 
-from deliverer.contract import MSG_ID_PATTERN
+from deliverer.contract import ID_PATTERN, MSG_ID_PATTERN
 from deliverer.store import HistoryCursor
+from deliverer.store.base import LAST_DELIVERER_ID
 
 
 class InvalidCursor(ValueError):
@@ -16,7 +18,9 @@ class InvalidCursor(ValueError):
 
 
 def encode_cursor(cursor: HistoryCursor) -> str:
-    position = [int(cursor.timestamp.timestamp() * 1000), cursor.msg_id]
+    position: list[int | str] = [int(cursor.timestamp.timestamp() * 1000), cursor.msg_id]
+    if cursor.deliverer_id != LAST_DELIVERER_ID:
+        position.append(cursor.deliverer_id)
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
@@ -32,4 +36,10 @@ def decode_cursor(text: str) -> HistoryCursor:
     match position:
         case [int(ms), str(msg_id)] if 0 <= ms < 10**14 and MSG_ID_PATTERN.fullmatch(msg_id):
             return HistoryCursor(timestamp=datetime.fromtimestamp(ms / 1000, tz=UTC), msg_id=msg_id)
+        case [int(ms), str(msg_id), str(deliverer_id)] if (
+            0 <= ms < 10**14 and MSG_ID_PATTERN.fullmatch(msg_id) and ID_PATTERN.fullmatch(deliverer_id)
+        ):
+            return HistoryCursor(
+                timestamp=datetime.fromtimestamp(ms / 1000, tz=UTC), msg_id=msg_id, deliverer_id=deliverer_id
+            )
     raise InvalidCursor("not a cursor this API issued")

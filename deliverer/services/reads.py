@@ -68,7 +68,7 @@ def history_page(
     rows = store.history(order_id, since=since, until=until, limit=limit + 1, after=after)
     items = rows[:limit]
     more = len(rows) > limit
-    return Page(items, HistoryCursor(timestamp=items[-1].timestamp, msg_id=items[-1].msg_id) if more else None)
+    return Page(items, _cursor_after(items[-1]) if more else None)
 
 
 def history_pages(store: Store, order_id: str) -> Iterator[list[LocationReport]]:
@@ -80,7 +80,7 @@ def history_pages(store: Store, order_id: str) -> Iterator[list[LocationReport]]
             yield page
         if len(page) < MAX_HISTORY_LIMIT:
             return
-        after = HistoryCursor(timestamp=page[-1].timestamp, msg_id=page[-1].msg_id)
+        after = _cursor_after(page[-1])
 
 
 def recent_orders(
@@ -95,3 +95,7 @@ def recent_orders(
     items = rows[:limit]
     more = len(rows) > limit
     return Page(items, HistoryCursor(timestamp=items[-1].timestamp, msg_id=items[-1].order_id) if more else None)
+
+
+def _cursor_after(report: LocationReport) -> HistoryCursor:
+    return HistoryCursor(timestamp=report.timestamp, msg_id=report.msg_id, deliverer_id=report.deliverer_id)

@@ -143,12 +143,20 @@ def position_order(position: str) -> tuple[int, str]:
     return (len(position), position)
 
 
+LAST_DELIVERER_ID = "~"
+"""Sorts after every deliverer id the contract accepts (``~`` is after its whole alphabet): a cursor
+without a deliverer, as this API issued before, goes past every tie of its (timestamp, msg_id)."""
+
+
 @dataclass(frozen=True)
 class HistoryCursor:
-    """Position after the last row of a history page: rows strictly after (timestamp, msg_id)."""
+    """Position after the last row of a history page: rows strictly after (timestamp, msg_id,
+    deliverer_id), the history's order to its last tie (two couriers' reports may share a millisecond
+    and a msg_id after a handover)."""
 
     timestamp: datetime
     msg_id: str
+    deliverer_id: str = LAST_DELIVERER_ID
 
 
 @dataclass(frozen=True)

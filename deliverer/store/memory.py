@@ -238,8 +238,8 @@ class MemoryStore:
         if until is not None:
             reports = [r for r in reports if r.timestamp < _to_ms(until)]
         if after is not None:
-            beyond = (_to_ms(after.timestamp), after.msg_id)
-            reports = [r for r in reports if (r.timestamp, r.msg_id) > beyond]
+            beyond = (_to_ms(after.timestamp), after.msg_id, after.deliverer_id)
+            reports = [r for r in reports if (r.timestamp, r.msg_id, r.deliverer_id) > beyond]
         reports.sort(key=trip_key)
         return reports[: max(0, limit)]
 

@@ -471,6 +471,7 @@ class MongoStore:
             query["$or"] = [
                 {"timestamp": {"$gt": after.timestamp}},
                 {"timestamp": after.timestamp, "msg_id": {"$gt": after.msg_id}},
+                {"timestamp": after.timestamp, "msg_id": after.msg_id, "deliverer_id": {"$gt": after.deliverer_id}},
             ]
         cursor = (
             self._locations.find(query, {"_id": False, "ingested_at": False})

@@ -24,7 +24,11 @@ from deliverer.store.mongo_errors import guarded, is_outage
 INDEXES: dict[str, list[IndexModel]] = {
     "locations": [
         IndexModel([("deliverer_id", ASCENDING), ("msg_id", ASCENDING)], name="courier_msg_id_unique", unique=True),
-        IndexModel([("order_id", ASCENDING), ("timestamp", DESCENDING)], name="order_timestamp"),
+        # An order's history in trip order to its last tie: a page or a trip never sorts one millisecond.
+        IndexModel(
+            [("order_id", ASCENDING), ("timestamp", ASCENDING), ("msg_id", ASCENDING), ("deliverer_id", ASCENDING)],
+            name="order_trip",
+        ),
         IndexModel([("timestamp", ASCENDING)], name="timestamp"),
         IndexModel([("ingested_at", ASCENDING)], name="ingested_at"),
         # A courier's newest report; the ingest log that live streams tail, whole and by order.
@@ -52,7 +56,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 LEGACY_MSG_ID_INDEX = "msg_id_unique"
 SUPERSEDED: dict[str, dict[str, str]] = {
-    "locations": {LEGACY_MSG_ID_INDEX: "courier_msg_id_unique"},
+    "locations": {LEGACY_MSG_ID_INDEX: "courier_msg_id_unique", "order_timestamp": "order_trip"},
     "rejected": {"received_at": "newest_first"},
 }
 """Indexes of earlier releases, dropped by the migration once their successor is built."""

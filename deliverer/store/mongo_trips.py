@@ -149,7 +149,7 @@ def _no_neighbour(_report: LocationReport) -> LocationReport | None:
 
 
 ORDERS_WITH_HISTORY: list[dict[str, Any]] = [{"$sort": {"order_id": 1}}, {"$group": {"_id": "$order_id"}}]
-"""Every order id in the history, read off the ``order_timestamp`` index (a cursor, not one document)."""
+"""Every order id in the history, read off the ``order_trip`` index (a cursor, not one document)."""
 
 
 def backfill(database: Any) -> int:

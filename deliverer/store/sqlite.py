@@ -99,8 +99,9 @@ CREATE TABLE IF NOT EXISTS locations (
     ingested_ms INTEGER NOT NULL,
     PRIMARY KEY (deliverer_id, msg_id)
 );
--- An order's history by time; ties in time (rare) are sorted, so that a write stays cheap.
-CREATE INDEX IF NOT EXISTS locations_order_ts ON locations (order_id, ts_ms DESC);
+-- An order's history in trip order, to the last tie: a neighbour lookup or a page never sorts the
+-- reports of one millisecond, however many a courier sends.
+CREATE INDEX IF NOT EXISTS locations_order_trip ON locations (order_id, ts_ms, msg_id, deliverer_id);
 CREATE INDEX IF NOT EXISTS locations_ts ON locations (ts_ms);
 CREATE INDEX IF NOT EXISTS locations_ingested ON locations (ingested_ms);
 CREATE TABLE IF NOT EXISTS last_locations (
@@ -290,14 +291,12 @@ def _trip_row(trip: TripTotals) -> tuple[Any, ...]:
 
 
 _NEIGHBOUR = (
-    f"SELECT {_COLS} FROM locations WHERE order_id = ? AND ts_ms {{cmp}}= ?"
-    " AND (ts_ms {cmp} ? OR msg_id {cmp} ? OR (msg_id = ? AND deliverer_id {cmp} ?))"
+    f"SELECT {_COLS} FROM locations WHERE order_id = ? AND ({_IN_TRIP_ORDER}) {{cmp}} (?, ?, ?)"
     " ORDER BY {order} LIMIT 1"
 )
 _BEFORE = _NEIGHBOUR.format(cmp="<", order=_IN_REVERSE_TRIP_ORDER)
 _AFTER = _NEIGHBOUR.format(cmp=">", order=_IN_TRIP_ORDER)
-"""The order's stored report just before (after) one in trip order: ``locations_order_ts`` walks the time
-from there, and only the reports of one millisecond are sorted."""
+"""The order's stored report just before (after) one in trip order: one step along ``locations_order_trip``."""
 
 
 _LATITUDE, _LONGITUDE = REPORT_COLUMNS.index("latitude"), REPORT_COLUMNS.index("longitude")
@@ -353,7 +352,7 @@ def _add_to_trips(
             stored_last[row[0]] = row
     created: list[tuple[Any, ...]] = []
     extended: list[tuple[Any, ...]] = []
-    reaching_back: list[str] = []
+    reaching_back: set[str] = set()
     for order_id, added in by_order.items():
         if len(added) > 1:
             added.sort(key=_row_trip_key)
@@ -367,11 +366,11 @@ def _add_to_trips(
             leg = haversine_km(last[4], last[5], first[_LATITUDE], first[_LONGITUDE])
             extended.append((len(added), leg + _row_path_km(added), *_end_columns(added[-1]), order_id))
         else:
-            reaching_back.append(order_id)
+            reaching_back.add(order_id)
     conn.executemany(_UPSERT_TRIP, created)
     conn.executemany(_EXTEND_TRIP, extended)
     if reaching_back:
-        _add_reaching_back(conn, [r for r in inserted if r.order_id in set(reaching_back)])
+        _add_reaching_back(conn, [r for r in inserted if r.order_id in reaching_back])
 
 
 def _add_reaching_back(conn: sqlite3.Connection, inserted: Sequence[LocationReport]) -> None:
@@ -384,7 +383,7 @@ def _add_reaching_back(conn: sqlite3.Connection, inserted: Sequence[LocationRepo
     def neighbour(sql: str) -> Callable[[LocationReport], LocationReport | None]:
         def find(report: LocationReport) -> LocationReport | None:
             ts_ms, msg_id, deliverer_id = trip_key(report)
-            row = conn.execute(sql, (report.order_id, ts_ms, ts_ms, msg_id, msg_id, deliverer_id)).fetchone()
+            row = conn.execute(sql, (report.order_id, ts_ms, msg_id, deliverer_id)).fetchone()
             return _report(row) if row else None
 
         return find
@@ -493,6 +492,7 @@ class SQLiteStore:
                 conn.execute(OWNERS_FROM_HISTORY)
             if version < 2 and has_history:
                 log.info("migrating SQLite store %s to schema 2 (each order's trip kept)", self.path)
+                conn.execute("DROP INDEX IF EXISTS locations_order_ts")
                 _trips_from_history(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -707,8 +707,8 @@ class SQLiteStore:
             clauses.append("ts_ms < ?")
             params.append(_ms(until))
         if after is not None:
-            clauses.append("(ts_ms > ? OR (ts_ms = ? AND msg_id > ?))")
-            params.extend([_ms(after.timestamp), _ms(after.timestamp), after.msg_id])
+            clauses.append(f"({_IN_TRIP_ORDER}) > (?, ?, ?)")
+            params.extend([_ms(after.timestamp), after.msg_id, after.deliverer_id])
         sql = (
             f"SELECT {_COLS} FROM locations WHERE {' AND '.join(clauses)}"
             f" ORDER BY {_IN_TRIP_ORDER} LIMIT ?"

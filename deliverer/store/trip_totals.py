@@ -68,6 +68,9 @@ def with_inserted(
     keyed = sorted(((trip_key(r), r) for r in inserted), key=itemgetter(0))
     if current is None:
         return totals_of(order_id, [r for _, r in keyed])
+    # The trip's first or last stored again: retention deleted it and it was sent again; it is counted.
+    ends = (trip_key(current.first), trip_key(current.last))
+    keyed = [(key, report) for key, report in keyed if key not in ends]
     if not keyed:
         return current
     keys = [key for key, _ in keyed]

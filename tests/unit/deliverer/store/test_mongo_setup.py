@@ -115,13 +115,13 @@ def test_opening_when_no_server_answers_is_an_outage_and_closes_the_client(monke
 def test_the_old_msg_id_index_or_a_changed_index_is_named_with_the_fix() -> None:
     db = migrated_database()
     db["locations"].indexes["msg_id_unique"] = {"key": [("msg_id", 1)], "unique": True, "v": 2}
-    db["locations"].indexes["order_timestamp"] = {"key": [("order_id", 1), ("timestamp", 1)], "v": 2}
+    db["locations"].indexes["order_trip"] = {"key": [("order_id", 1), ("timestamp", 1)], "v": 2}
     with pytest.raises(mongo.StoreNotMigrated) as refused:
         mongo.MongoStore.over(db).verify_indexes()
     message = str(refused.value)
     assert "locations.msg_id_unique is superseded" in message
-    assert "locations.order_timestamp is {order_id: 1, timestamp: 1}" in message
-    assert "{order_id: 1, timestamp: -1}" in message
+    assert "locations.order_trip is {order_id: 1, timestamp: 1}" in message
+    assert "{order_id: 1, timestamp: 1, msg_id: 1, deliverer_id: 1}" in message
 
 
 def test_migrate_builds_the_courier_key_and_owners_before_dropping_the_msg_id_index() -> None:
