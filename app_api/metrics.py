@@ -56,6 +56,20 @@ class ApiMetrics:
         self.published = Counter(
             "deliverer_api_published_reports", "Reports the broker acknowledged (QoS 1)", registry=r
         )
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        """Each label set's counter and histogram, looked up once: ``labels()`` takes a lock and builds
+        its key anew on every call. As bounded as the series themselves (labels from closed sets)."""
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            # Two threads may both get here first: labels() hands both the same children.
+            children = self._children[key] = (
+                self.requests.labels(route, method, str(status)), self.latency.labels(route, method)
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         if self.multiproc_dir:
@@ -77,12 +91,14 @@ def _start_timer() -> None:
 def _record(response: Response) -> Response:
     started = g.pop("started", None)
     if started is not None:
-        metrics = api_metrics()
         # Labels from a closed set only: a client must not be able to invent new series.
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        method = request.method if request.method in KNOWN_METHODS else "other"
-        metrics.requests.labels(route, method, str(response.status_code)).inc()
-        metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+        rule = request.url_rule
+        route = rule.rule if rule is not None else "unmatched"
+        method = request.method
+        api_metrics().record(
+            route, method if method in KNOWN_METHODS else "other", response.status_code,
+            time.perf_counter() - started,
+        )
     return response
 
 

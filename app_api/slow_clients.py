@@ -144,8 +144,9 @@ class DeadlineThreadWorker(ThreadWorker):
         the read-ahead window; and whether the client has closed (the thread then sees it)."""
         head: bytearray = conn.__dict__.setdefault("early_bytes", bytearray())
         while len(head) < READ_AHEAD_BYTES:
+            wanted = READ_AHEAD_BYTES - len(head)
             try:
-                data = conn.sock.recv(READ_AHEAD_BYTES - len(head), socket.MSG_DONTWAIT)
+                data = conn.sock.recv(wanted, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return bytes(head), False
             except OSError:
@@ -153,6 +154,10 @@ class DeadlineThreadWorker(ThreadWorker):
             if not data:
                 return bytes(head), True
             head += data
+            if len(data) < wanted:
+                # A short read took all the kernel held: asking again would only fail (a system call
+                # and an exception per request); bytes arriving meanwhile wake the poller again.
+                return bytes(head), False
         return bytes(head), False
 
     def _within_time(self, conn: TConn) -> bool:
@@ -170,7 +175,8 @@ class DeadlineThreadWorker(ThreadWorker):
         conn.request_started = None
         conn.early_bytes = bytearray()
         conn.data_ready = True  # gthread's own wait for a first byte is over
-        conn.sock.setblocking(True)
+        # No setblocking(True) here: nothing below touches the socket, and gthread's handle makes it
+        # blocking anyway (each switch is a system call that lets go of the GIL).
         conn.init()
         if conn.parser is None or conn.is_http2:
             return

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import accumulate
 from typing import Annotated, Any
 
 from pydantic import (
@@ -304,20 +305,25 @@ MAX_NESTING = 32
 """Deepest nesting of arrays and objects decoded. A report is one level deep; without a bound of
 its own, how deep a payload may nest would depend on the caller's stack (Python's recursion
 limit), so the same message could be refused in one process and decoded in another."""
-_BRACKETS_AND_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_ESCAPES = re.compile(rb"\\.", re.DOTALL)
+_ALL_BUT_QUOTES_AND_BRACKETS = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+_DEPTH_CHANGE = [1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256)]
 
 
 def _nesting(raw: bytes) -> int:
-    """How deep ``raw`` nests, counting brackets outside strings."""
-    depth = deepest = 0
-    for token in _BRACKETS_AND_STRINGS.finditer(raw):
-        char = token.group()[:1]
-        if char in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in b"]}":
-            depth -= 1
-    return deepest
+    """How deep ``raw`` nests, counting brackets outside strings.
+
+    Escapes go first (so what is left of a quote delimits a string), then all but quotes and brackets;
+    every other piece between quotes is outside a string (and so is the tail of one never closed), and
+    the depth is the highest running sum of +1 per opening and -1 per closing bracket there. All in C:
+    a Python loop over a batch's tokens cost ten times its decoding. Exact for JSON text; in text that
+    is not JSON (a backslash outside a string) the count may be off, and the decoder refuses it anyway.
+    """
+    pieces = _ESCAPES.sub(b"", raw).translate(None, _ALL_BUT_QUOTES_AND_BRACKETS).split(b'"')
+    outside = pieces[0::2]
+    if len(pieces) % 2 == 0:
+        outside.append(pieces[-1])
+    return max(accumulate(map(_DEPTH_CHANGE.__getitem__, b"".join(outside)), initial=0))
 
 
 def decode_json(payload: bytes | str) -> Any:

@@ -149,6 +149,10 @@ def publish_confirmed(
             publisher.publish(report.topic, report.to_json(), qos=1, timeout=_left(deadline))
             for report in reports
         ]
+        # The broker answers one connection's messages in order: waiting for the last one first, this
+        # thread sleeps (and is woken) once per request, not once per report; all are checked below.
+        if deliveries:
+            deliveries[-1].wait(_left(deadline))
         for report, delivery in zip(reports, deliveries, strict=True):
             if not delivery.wait(_left(deadline)):
                 raise BrokerUnavailable(f"no acknowledgement within {ack_timeout:g} s")

@@ -14,6 +14,7 @@ from deliverer.contract import (
     LocationReport,
     Reason,
     Rejection,
+    decode_json,
     deliverer_of_topic,
     parse_report,
     topic_for,
@@ -118,3 +119,60 @@ def test_parser_only_ever_returns_a_report_or_a_rejection(data: dict) -> None:
 def test_parser_survives_arbitrary_bytes(payload: bytes) -> None:
     with contextlib.suppress(Rejection):
         parse_report(payload, TOPIC)
+
+
+
+def _nested(depth: int, inner: str = "1") -> bytes:
+    return ("[" * depth + inner + "]" * depth).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (_nested(32), None),
+        (_nested(33), "too_deep"),
+        (_nested(31, '{"a": 1}'), None),
+        (b"[" + b",".join([b'{"a":[1]}'] * 200) + b"]", None),  # a batch: many brackets, 3 deep
+        (b'["' + b"[" * 40 + b'"]', None),  # brackets inside a string do not nest
+        (b'["\\"' + b"[" * 40 + b'"]', None),  # nor behind an escaped quote
+        (b'["\\\\",' + _nested(33) + b"]", "too_deep"),  # an escaped backslash ends the string
+        (b'{"a":' + _nested(32) + b"}", "too_deep"),
+        (b"]" * 40 + _nested(33), "not_json"),  # depth counts from zero, not below
+    ],
+)
+def test_decode_json_refuses_what_nests_more_than_32_deep(payload: bytes, reason: str | None) -> None:
+    with pytest.raises(Rejection) if reason else contextlib.nullcontext() as caught:
+        decode_json(payload)
+    if reason:
+        assert caught.value.reason == Reason(reason)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='[]{}"\\ a\u00e9', max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\ b', max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300)
+@given(_JSON_VALUES, st.integers(0, 40), st.booleans())
+def test_decode_json_refuses_exactly_the_json_that_nests_too_deep(value: object, wraps: int, ascii_only: bool) -> None:
+    for _ in range(wraps):
+        value = [value]
+    payload = json.dumps(value, ensure_ascii=ascii_only).encode()
+    if _depth(value) > 32:
+        with pytest.raises(Rejection) as caught:
+            decode_json(payload)
+        assert caught.value.reason is Reason.TOO_DEEP
+    else:
+        assert decode_json(payload) == value
