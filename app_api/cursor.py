@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
 
 from deliverer.contract import ID_PATTERN, MSG_ID_PATTERN
 from deliverer.store import HistoryCursor
 from deliverer.store.base import LAST_DELIVERER_ID
+from deliverer.timestamps import epoch_ms, from_epoch_ms
 
 
 class InvalidCursor(ValueError):
@@ -18,7 +18,7 @@ class InvalidCursor(ValueError):
 
 
 def encode_cursor(cursor: HistoryCursor) -> str:
-    position: list[int | str] = [int(cursor.timestamp.timestamp() * 1000), cursor.msg_id]
+    position: list[int | str] = [epoch_ms(cursor.timestamp), cursor.msg_id]
     if cursor.deliverer_id != LAST_DELIVERER_ID:
         position.append(cursor.deliverer_id)
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
@@ -35,11 +35,11 @@ def decode_cursor(text: str) -> HistoryCursor:
         raise InvalidCursor("not a cursor this API issued") from None
     match position:
         case [int(ms), str(msg_id)] if 0 <= ms < 10**14 and MSG_ID_PATTERN.fullmatch(msg_id):
-            return HistoryCursor(timestamp=datetime.fromtimestamp(ms / 1000, tz=UTC), msg_id=msg_id)
+            return HistoryCursor(timestamp=from_epoch_ms(ms), msg_id=msg_id)
         case [int(ms), str(msg_id), str(deliverer_id)] if (
             0 <= ms < 10**14 and MSG_ID_PATTERN.fullmatch(msg_id) and ID_PATTERN.fullmatch(deliverer_id)
         ):
             return HistoryCursor(
-                timestamp=datetime.fromtimestamp(ms / 1000, tz=UTC), msg_id=msg_id, deliverer_id=deliverer_id
+                timestamp=from_epoch_ms(ms), msg_id=msg_id, deliverer_id=deliverer_id
             )
     raise InvalidCursor("not a cursor this API issued")

@@ -9,8 +9,8 @@ wait hold every thread, and the API stops answering. This worker:
 - bounds the time a request may take to arrive, from the connection's first readiness to the last byte
   of its body, in the poller and in the thread (a body larger than the window, a chunked one): a
   connection over it is closed;
-- bounds each write of the answer to the same time, so a client that does not read cannot hold a
-  thread either.
+- bounds the writing of each answer to the same time (a socket timeout, which ``sendall`` takes as
+  the whole write's), so a client that reads slowly or not at all cannot hold a thread either.
 
 gunicorn itself closes a connection that sends nothing for its keep-alive time (5 s). Plain HTTP only:
 with TLS terminated in gunicorn the bytes in the kernel are ciphertext, and the peek is skipped.
@@ -31,8 +31,8 @@ from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 log = logging.getLogger(__name__)
 
 REQUEST_READ_TIMEOUT_S = 10.0
-"""How long a client has to send a whole request (headers and body), and to take each write of the
-answer, before its connection is closed: a courier's phone on a poor link sends a 1,000-report batch
+"""How long a client has to send a whole request (headers and body), and to take the whole answer,
+before its connection is closed: a courier's phone on a poor link sends a 1,000-report batch
 (~200 KB) well within it. The live server gives a body the same time."""
 
 READ_AHEAD_BYTES = 64 * 1024
@@ -134,6 +134,15 @@ class DeadlineThreadWorker(ThreadWorker):
             conn.close(graceful=True)
         return keep
 
+    def handle_request(self, req: Any, conn: TConn) -> Any:
+        """The answer is written with sendall, which a socket timeout bounds as a whole: a client that
+        reads slowly or not at all holds this thread that long at most. gthread makes the socket blocking
+        before every request, and a request read whole by the poller never reaches the read deadline's
+        own timeout, so it is set here."""
+        if not self.cfg.is_ssl:
+            conn.sock.settimeout(self.request_read_timeout_s)
+        return super().handle_request(req, conn)
+
     def _drop(self, conn: TConn) -> bool:
         log.info("closed a connection whose request was not in within %g s", self.request_read_timeout_s)
         conn.close()
@@ -175,8 +184,6 @@ class DeadlineThreadWorker(ThreadWorker):
         conn.request_started = None
         conn.early_bytes = bytearray()
         conn.data_ready = True  # gthread's own wait for a first byte is over
-        # No setblocking(True) here: nothing below touches the socket, and gthread's handle makes it
-        # blocking anyway (each switch is a system call that lets go of the GIL).
         conn.init()
         if conn.parser is None or conn.is_http2:
             return

@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from deliverer.printable import printable
-from deliverer.timestamps import InvalidTimestamp, parse_timestamp
+from deliverer.timestamps import InvalidTimestamp, epoch_ms, from_epoch_ms, parse_timestamp
 
 CONTRACT_VERSION = 1
 MAX_REPORT_BYTES = 16 * 1024
@@ -136,14 +136,14 @@ def _timestamp(value: Any) -> datetime:
         raise PydanticCustomError(exc.problem.value, "{message}", {"message": exc.message}) from None
     if isinstance(value, int | float) and not MIN_TIMESTAMP_MS <= value <= MAX_TIMESTAMP_MS:
         raise PydanticCustomError("invalid_timestamp", "epoch milliseconds out of range")
-    ms = int(moment.timestamp() * 1000)
+    ms = epoch_ms(moment)
     if ms < MIN_TIMESTAMP_MS:
         raise PydanticCustomError("invalid_timestamp", "is before the year 2000")
     if ms > (time.time() + MAX_FUTURE_SKEW_SECONDS) * 1000:
         raise PydanticCustomError(
             "timestamp_in_future", "is more than {skew} s in the future", {"skew": MAX_FUTURE_SKEW_SECONDS}
         )
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return from_epoch_ms(ms)
 
 
 def _kind(value: Any) -> str:
@@ -192,7 +192,7 @@ class LocationReport(BaseModel):
 
     @property
     def timestamp_ms(self) -> int:
-        return int(self.timestamp.timestamp() * 1000)
+        return epoch_ms(self.timestamp)
 
     @property
     def topic(self) -> str:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
 from deliverer.contract import REPORT_FIELDS, LocationReport, format_timestamp
 from deliverer.store.base import RejectedReport, ReportKey
+from deliverer.timestamps import from_epoch_ms
 
 CONFLICTING_DUPLICATE = "conflicting_duplicate"
 ORDER_OWNED_BY_OTHER_COURIER = "order_owned_by_other_courier"
@@ -52,7 +53,7 @@ def essentials_of(report: LocationReport) -> Essentials:
 
 def _describe(essentials: Essentials) -> str:
     named = dict(zip(ESSENTIAL_FIELDS, essentials, strict=True))
-    moment = format_timestamp(datetime.fromtimestamp(named["timestamp"] / 1000, tz=UTC))
+    moment = format_timestamp(from_epoch_ms(named["timestamp"]))
     return f"order {named['order_id']}, {named['delivery_state']}, {moment}, {named['latitude']}, {named['longitude']}"
 
 

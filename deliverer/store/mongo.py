@@ -70,6 +70,7 @@ from deliverer.store.mongo_schema import INDEXES, StoreNotMigrated
 from deliverer.store.mongo_trips import TRIP_ORDER, TRIPS, totals_of_document, update_trips
 from deliverer.store.mongo_trips import report_document as _document
 from deliverer.store.mongo_trips import report_of as _report
+from deliverer.timestamps import epoch_ms, from_epoch_ms
 from deliverer.usage import UsageError
 
 __all__ = ["INDEXES", "MongoStore", "MongoWriteRefused", "StoreNotMigrated", "Timeouts", "client_options"]
@@ -190,7 +191,7 @@ def _rejected_entry(doc: dict[str, Any]) -> RejectedReport:
 
 
 def _position(doc: dict[str, Any]) -> str:
-    ms = int(doc["ingested_at"].timestamp() * 1000)
+    ms = epoch_ms(doc["ingested_at"])
     return f"{ms:013d}{doc['_id']}"
 
 
@@ -198,7 +199,7 @@ def _parse_position(position: str) -> tuple[datetime, ObjectId]:
     ms, key = position[:13], position[13:]
     if len(position) != 37 or not (ms.isascii() and ms.isdigit()) or not ObjectId.is_valid(key):
         raise InvalidPosition(f"not a position of this store: {position[:40]!r}")
-    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC), ObjectId(key)
+    return from_epoch_ms(int(ms)), ObjectId(key)
 
 
 class MongoStore:

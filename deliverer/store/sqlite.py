@@ -46,6 +46,7 @@ from deliverer.store.base import (
     TripTotals,
 )
 from deliverer.store.trip_totals import trip_key
+from deliverer.timestamps import epoch_ms, from_epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +234,11 @@ _UPSERT_TRIP = (
 
 
 def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    return epoch_ms(moment)
 
 
 def _moment(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return from_epoch_ms(ms)
 
 
 _row: Callable[[LocationReport], tuple[Any, ...]] = attrgetter(
@@ -442,12 +443,32 @@ class SQLiteStore:
         if not create:
             if not self.path.is_file():
                 raise StoreMissing(f"no store at {self.path}")
+            self._check_version()
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
         self._create_schema()
+
+    def _check_version(self) -> None:
+        """A reader does not migrate: a file of an earlier schema is an outage until a writer (the
+        subscriber, ``deliverer store migrate``) has brought it to this release's."""
+        try:
+            version = self._conn().execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreUnavailable(f"SQLite store {self.path}: cannot read its schema version: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            self.close()
+            fix = (
+                "run `deliverer store migrate` (or start this release's subscriber) first"
+                if version < SCHEMA_VERSION else "it was written by a newer release"
+            )
+            raise StoreUnavailable(
+                f"SQLite store {self.path} has schema version {version}, this release reads version"
+                f" {SCHEMA_VERSION}: {fix}"
+            )
 
     def _create_schema(self) -> None:
         """Switch a new file to WAL and create the tables, however many processes open it at once.

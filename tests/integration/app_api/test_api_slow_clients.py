@@ -7,10 +7,12 @@ import contextlib
 import http.client
 import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app_api.slow_clients import REQUEST_READ_TIMEOUT_S
+from deliverer.contract import DeliveryState, LocationReport
 from deliverer.local_broker import Mosquitto, free_port
 from deliverer.store import open_store
 from tests.helpers import ServiceProcess, http_status, wait_until
@@ -85,3 +87,42 @@ def assert_answers_while(port: int, slow: list[socket.socket]) -> None:
         "the server to close every slow connection",
     )
     assert http_status(f"http://127.0.0.1:{port}/healthz") == 200
+
+
+@pytest.mark.slow
+def test_a_client_that_never_reads_its_answers_holds_no_thread_for_ever(
+    services: Callable[..., ServiceProcess], broker: Mosquitto, sqlite_url: str
+) -> None:
+    """Requests pipelined for large pages, and nothing read: the answers fill the socket buffers and the
+    thread's send blocks. gthread writes on a blocking socket, so without a send timeout it blocked for
+    ever, and with one thread the API answered nothing more."""
+    store = open_store(sqlite_url)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    store.insert_batch([
+        LocationReport(
+            msg_id=f"m{i}", order_id="big", deliverer_id="c1", delivery_state=DeliveryState.ON_THE_WAY,
+            timestamp=start + timedelta(seconds=i), latitude=45.0, longitude=9.0,
+        )
+        for i in range(1000)
+    ])
+    store.close()
+    _, base_url = start_api(services, broker, sqlite_url, "--workers", "1", "--threads", "1")
+    port = int(base_url.rsplit(":", 1)[1])
+    page = b"GET /v1/orders/big/locations?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n"
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    readers = []
+    try:
+        for _ in range(2):  # each asks for ~12 MB of answers: more than the socket buffers between them hold
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(page * 80)
+            readers.append(sock)
+        wait_until(lambda: http_status(healthz) == 0, 60, "the never-reading clients to hold the only thread")
+        wait_until(
+            lambda: http_status(healthz) == 200, 3 * REQUEST_READ_TIMEOUT_S + 10,
+            "the API to answer again once the blocked sends time out",
+        )
+    finally:
+        for sock in readers:
+            sock.close()

@@ -8,8 +8,10 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from deliverer.contract import LocationReport
-from deliverer.store.base import TripTotals
+from deliverer.store.base import StoreUnavailable, TripTotals
 from deliverer.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from deliverer.store.trip_totals import path_km, trip_key
 
@@ -124,3 +126,22 @@ def test_a_version_1_file_gets_every_order_s_trip_from_its_history(tmp_path: Pat
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     store.close()
     assert SQLiteStore(path).trip_totals("o1") == totals, "opening again migrates nothing twice"
+
+
+def test_a_reader_refuses_a_file_no_writer_has_migrated_yet_and_says_how(tmp_path: Path) -> None:
+    """The API and ``deliverer stats`` open a store without migrating it: on a file of the previous
+    schema they answered from tables that were not there (``no such table: trips``)."""
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(VERSION_1_HISTORY)
+    refusal = r"schema version 1, this release reads version 2: run `deliverer store migrate`"
+    with pytest.raises(StoreUnavailable, match=refusal):
+        SQLiteStore(path, create=False)
+    SQLiteStore(path).close()  # a writer migrates it
+    reader = SQLiteStore(path, create=False)
+    assert reader.trip_totals("o1") is None
+    reader.close()
+    with sqlite3.connect(path) as newer:
+        newer.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreUnavailable, match="written by a newer release"):
+        SQLiteStore(path, create=False)

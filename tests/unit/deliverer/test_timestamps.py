@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from deliverer.timestamps import InvalidTimestamp, TimestampProblem, parse_timestamp, parse_timestamp_text
+from deliverer.contract import MIN_TIMESTAMP_MS, LocationReport
+from deliverer.timestamps import (
+    InvalidTimestamp,
+    TimestampProblem,
+    epoch_ms,
+    from_epoch_ms,
+    parse_timestamp,
+    parse_timestamp_text,
+)
 
 NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -47,3 +57,21 @@ def test_text_of_digits_is_epoch_milliseconds_up_to_fourteen_digits() -> None:
     assert parse_timestamp_text("2026-01-05T12:00:00Z") == NOON
     with pytest.raises(InvalidTimestamp, match="epoch milliseconds out of range"):
         parse_timestamp_text("9" * 15)
+
+
+@settings(max_examples=500)
+@given(ms=st.integers(MIN_TIMESTAMP_MS, 1_767_225_600_000))
+def test_every_millisecond_a_courier_sends_is_the_millisecond_kept(ms: int) -> None:
+    """Through a float, ``timestamp() * 1000`` truncated .699 s to .698 s: about one report in 150 was
+    kept a millisecond early, as epoch milliseconds and as RFC 3339 text alike."""
+    text = from_epoch_ms(ms).isoformat().replace("+00:00", "Z")
+    for sent in (ms, text):
+        report = LocationReport(
+            order_id="o1", deliverer_id="d1", delivery_state="start", timestamp=sent, latitude=0, longitude=0
+        )
+        assert report.timestamp_ms == ms == epoch_ms(report.timestamp)
+
+
+def test_the_millisecond_that_was_kept_early() -> None:
+    moment = parse_timestamp(1098219139699)
+    assert (moment.microsecond, epoch_ms(moment)) == (699000, 1098219139699)
