@@ -80,7 +80,8 @@ def parse_timestamp_text(text: str) -> datetime:
 
 
 def _from_epoch_ms(value: int | float) -> datetime:
-    if not math.isfinite(value):
+    # An int is finite however large (math.isfinite would convert it to a float, and overflow).
+    if isinstance(value, float) and not math.isfinite(value):
         raise InvalidTimestamp(TimestampProblem.NOT_FINITE, "must be a finite number")
     try:
         return from_epoch_ms(math.floor(value))

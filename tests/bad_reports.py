@@ -65,6 +65,9 @@ BAD_PAYLOADS: list[tuple[str, bytes, str]] = [
     ("unparseable timestamp", _json(timestamp="yesterday at noon"), "invalid_timestamp"),
     ("timestamp without offset", _json(timestamp="2026-01-01T00:00:00"), "invalid_timestamp"),
     ("negative epoch", _json(timestamp=-5), "invalid_timestamp"),
+    # Valid JSON, a Python int too large for a float: math.isfinite raised OverflowError (a 500).
+    ("epoch too large for a float", _json(timestamp=10**400), "invalid_timestamp"),
+    ("negative epoch too large for a float", _json(timestamp=-(10**400)), "invalid_timestamp"),
     ("operator field", _json(**{"$where": "sleep(1000)"}), "unknown_field"),
     ("1 MB payload", b'{"pad": "' + b"x" * 1_048_576 + b'"}', "too_large"),
     ("another courier's report on this topic", _json(deliverer_id="d2"), "topic_mismatch"),

@@ -176,3 +176,4 @@ def test_decode_json_refuses_exactly_the_json_that_nests_too_deep(value: object,
         assert caught.value.reason is Reason.TOO_DEEP
     else:
         assert decode_json(payload) == value
+
