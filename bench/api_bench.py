@@ -64,6 +64,7 @@ from conditions import (  # noqa: E402
     pace_check,
     refuse,
     tree_cpu_seconds,
+    wait_until_idle,
     write_results,
 )
 from paced_client import run_paced  # noqa: E402
@@ -335,7 +336,13 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, An
                 scripts = {scenario.name: write_script(scenario, work, run_id) for scenario in (CEILING, *FIGURES)}
                 calibration = calibrate(servers, scripts, args)
                 first = run_scenario(servers, CEILING, scripts[CEILING.name], args)
-                results = {s.name: run_scenario(servers, s, scripts[s.name], args) for s in FIGURES}
+                results = {}
+                for scenario in FIGURES:
+                    wait_until_idle()
+                    results[scenario.name] = run_scenario(servers, scenario, scripts[scenario.name], args)
+                # The POSTs leave the broker and the server busy for a while; the ceiling's second
+                # measurement waits for that, as its first one started on a quiet machine.
+                wait_until_idle()
                 second = run_scenario(servers, CEILING, scripts[CEILING.name], args)
                 fixed_rate = run_paced(
                     "127.0.0.1", ports["app"], lambda i: LAST_LOCATION_PATH.format(order=i % ORDERS),

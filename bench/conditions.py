@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,21 @@ def machine_cpu_seconds() -> tuple[float, float]:
     total = sum(fields[:8])
     ticks = os.sysconf("SC_CLK_TCK")
     return (total - idle) / ticks, total / ticks
+
+
+def wait_until_idle(limit_s: float = 60.0, busy_share: float = 0.2, window_s: float = 1.0) -> float:
+    """Wait until the machine's CPUs were busy less than ``busy_share`` over a ``window_s`` window (what
+    the previous measurement left running, such as a broker draining its sockets or a server finishing
+    queued requests, is over), at most ``limit_s``; return the last window's busy share. Each figure and
+    each ceiling then starts from the same idle machine."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        busy_before, total_before = machine_cpu_seconds()
+        time.sleep(window_s)
+        busy_after, total_after = machine_cpu_seconds()
+        share = (busy_after - busy_before) / max(total_after - total_before, 1e-9)
+        if share < busy_share or time.monotonic() >= deadline:
+            return share
 
 
 def _stat_fields(pid: int) -> list[str] | None:
