@@ -52,6 +52,7 @@ from conditions import (  # noqa: E402
     client_check,
     refuse,
     tree_cpu_seconds,
+    wait_until_idle,
     write_results,
 )
 
@@ -158,8 +159,12 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, An
                     name: run_wrk(static_url, script, args, args.calibration_seconds).requests_per_s
                     for name, script in scripts.items()
                 }
+                # Each measurement starts from an idle machine, as bench/api_bench.py's do.
+                wait_until_idle()
                 first = measured(LAST_LOCATION, app_url, app.pid, scripts[LAST_LOCATION.name], args)
+                wait_until_idle()
                 summary = measured(SUMMARY, app_url, app.pid, scripts[SUMMARY.name], args)
+                wait_until_idle()
                 second = measured(LAST_LOCATION, app_url, app.pid, scripts[LAST_LOCATION.name], args)
         finally:
             broker.stop()
