@@ -21,6 +21,10 @@ class BrokerError(RuntimeError):
     pass
 
 
+PORT_ATTEMPTS = 3
+"""Ports a broker's first start tries when another process takes the one it picked."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -80,6 +84,9 @@ class Mosquitto:
         self.binary = binary
         self.data_dir = data_dir
         self.port = port or free_port()
+        self._port_may_move = port is None
+        """A port this object picked may be taken by another process before the broker binds it: the first
+        start then picks another. Once the broker has run, clients know its port, and it stays."""
         self.config_dir = config_dir
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "mosquitto.log"
@@ -89,6 +96,20 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self, deadline_s: float = 10) -> Mosquitto:
+        attempt = 1
+        while True:
+            try:
+                self._start_once(deadline_s)
+            except BrokerError as exc:
+                if not (self._port_may_move and "Address already in use" in str(exc) and attempt < PORT_ATTEMPTS):
+                    raise
+                attempt += 1
+                self.port = free_port()
+                continue
+            self._port_may_move = False
+            return self
+
+    def _start_once(self, deadline_s: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "mosquitto.conf"
         config.write_text(render_config(self.config_dir, self.port, self.data_dir))
@@ -99,7 +120,6 @@ class Mosquitto:
         except BrokerError as exc:
             self.stop()
             raise BrokerError(f"{exc}; log: {self.log_path.read_text()[-2000:]}") from None
-        return self
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM, so the broker writes its persistence file before it exits."""
