@@ -31,13 +31,20 @@ def test_a_port_the_caller_chose_or_one_clients_know_is_never_moved(tmp_path: Pa
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         port = squatter.getsockname()[1]
-        with pytest.raises(BrokerError, match="Address already in use"):
-            Mosquitto(tmp_path / "chosen", port=port).start()
+        chosen = Mosquitto(tmp_path / "chosen", port=port)
+        try:
+            with pytest.raises(BrokerError, match="Address already in use"):
+                chosen.start()
+        finally:
+            chosen.stop()
     broker = Mosquitto(tmp_path / "restarted").start()
     known = broker.port
     broker.stop()
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", known))
-        with pytest.raises(BrokerError, match="Address already in use"):
-            broker.start()
-    assert broker.port == known
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", known))
+            with pytest.raises(BrokerError, match="Address already in use"):
+                broker.start()
+        assert broker.port == known
+    finally:
+        broker.stop()
