@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -476,7 +476,16 @@ def main() -> int:
     parser.add_argument("--fixed-seconds", type=float, default=20, help="seconds of the open-loop run")
     parser.add_argument("--force", action="store_true", help="run on a busy machine too; the results say so")
     parser.add_argument("--output", type=Path, default=RESULTS / "api.json")
-    args = parser.parse_args()
+    return run_with_wrk(parser.parse_args(), measure, print_table)
+
+
+def run_with_wrk(
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], tuple[dict[str, Any], list[dict[str, Any]]]],
+    print_table: Callable[[dict[str, Any]], None],
+) -> int:
+    """A wrk benchmark's run: measure under the run's conditions, print, write ``args.output``; the exit
+    status (2 without wrk, 3 refused)."""
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -39,21 +38,18 @@ from api_bench import (  # noqa: E402
     Measurement,
     Scenario,
     add_server_and_client_arguments,
+    run_with_wrk,
     run_wrk,
     server,
     wait_ready,
     write_script,
 )
 from conditions import (  # noqa: E402
-    Refusal,
-    RunConditions,
     answers_check,
     ceiling_check,
     client_check,
-    refuse,
     tree_cpu_seconds,
     wait_until_idle,
-    write_results,
 )
 
 from deliverer.contract import DeliveryState, LocationReport  # noqa: E402
@@ -217,18 +213,7 @@ def main() -> int:
     add_server_and_client_arguments(parser)
     parser.add_argument("--force", action="store_true", help="run on a busy machine too; the results say so")
     parser.add_argument("--output", type=Path, default=RESULTS / "summary_read.json")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
-        return 2
-    try:
-        conditions = RunConditions(force=args.force)
-        report, checks = measure(args)
-        print_table(report)
-        write_results(args.output, report, conditions, checks)
-    except Refusal as refusal:
-        return refuse(refusal)
-    return 0
+    return run_with_wrk(parser.parse_args(), measure, print_table)
 
 
 if __name__ == "__main__":

@@ -924,21 +924,23 @@ class SQLiteStore:
             self._connections.clear()
         self._local = threading.local()
 
-    def _write_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
-        """One statement over many rows in one transaction; the number of rows changed."""
-        if not rows:
-            return 0
+    def _in_write(self, action: str, work: Callable[[sqlite3.Connection], int]) -> int:
+        """``work`` in one IMMEDIATE transaction; a failure of the file itself is an outage."""
         conn = self._conn()
         try:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                before = conn.total_changes
-                conn.executemany(sql, rows)
-                return conn.total_changes - before
+                return work(conn)
         except sqlite3.Error as exc:
             if _is_outage(exc):
-                raise StoreUnavailable(f"SQLite store {self.path}: write failed: {exc}") from exc
+                raise StoreUnavailable(f"SQLite store {self.path}: {action} failed: {exc}") from exc
             raise
+
+    def _write_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """One statement over many rows in one transaction; the number of rows changed."""
+        if not rows:
+            return 0
+        return self._in_write("write", lambda conn: _changes(conn, sql, rows))
 
     def delete_reports(self, keys: Iterable[ReportKey]) -> int:
         """One transaction: the keys the caller checked, and nothing stored meanwhile; their trips are
@@ -946,22 +948,16 @@ class SQLiteStore:
         doomed = list(keys)
         if not doomed:
             return 0
-        conn = self._conn()
-        try:
-            with conn:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    "UPDATE trips SET pruned = 1 WHERE pruned = 0 AND order_id ="
-                    " (SELECT order_id FROM locations WHERE deliverer_id = ? AND msg_id = ?)",
-                    doomed,
-                )
-                before = conn.total_changes
-                conn.executemany("DELETE FROM locations WHERE deliverer_id = ? AND msg_id = ?", doomed)
-                return conn.total_changes - before
-        except sqlite3.Error as exc:
-            if _is_outage(exc):
-                raise StoreUnavailable(f"SQLite store {self.path}: delete failed: {exc}") from exc
-            raise
+
+        def delete(conn: sqlite3.Connection) -> int:
+            conn.executemany(
+                "UPDATE trips SET pruned = 1 WHERE pruned = 0 AND order_id ="
+                " (SELECT order_id FROM locations WHERE deliverer_id = ? AND msg_id = ?)",
+                doomed,
+            )
+            return _changes(conn, "DELETE FROM locations WHERE deliverer_id = ? AND msg_id = ?", doomed)
+
+        return self._in_write("delete", delete)
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
@@ -974,6 +970,13 @@ class SQLiteStore:
     def _query_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         rows = self._query(sql, params)
         return rows[0] if rows else None
+
+
+def _changes(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Run ``sql`` over ``rows``; how many rows it changed."""
+    before = conn.total_changes
+    conn.executemany(sql, rows)
+    return conn.total_changes - before
 
 
 def _rowid(position: str) -> int:
